@@ -1,0 +1,125 @@
+"""Where the config tree lives, how it is composed outside the CLI, and how it is checked.
+
+:func:`validate` runs before anything is instantiated or logged: a bad value stops the
+job with one line naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from numbers import Real
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+CONFIG_NAME = "train"
+ROOT_ENV = "REGLAB_ROOT"
+CONFIG_DIR_ENV = "REGLAB_CONFIG_DIR"
+
+
+class ConfigError(ValueError):
+    """A config value outside what is allowed; the message names key, value and range."""
+
+
+def find_config_dir() -> Path:
+    """``$REGLAB_CONFIG_DIR``, else the checkout's ``conf/``, else ``./conf``."""
+    if os.environ.get(CONFIG_DIR_ENV):
+        return Path(os.environ[CONFIG_DIR_ENV]).resolve()
+    candidates = (Path(__file__).resolve().parents[2] / "conf", Path.cwd() / "conf")
+    for candidate in candidates:
+        if (candidate / f"{CONFIG_NAME}.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"no {CONFIG_NAME}.yaml found in {[str(c) for c in candidates]}; "
+        f"run from the reglab checkout or set {CONFIG_DIR_ENV}"
+    )
+
+
+def prepare_environment(config_dir: Path) -> None:
+    """Make ``paths.root_dir`` default to the folder holding ``conf/``."""
+    os.environ.setdefault(ROOT_ENV, str(config_dir.parent))
+
+
+def compose(overrides: Sequence[str] = ()) -> DictConfig:
+    """The job config for ``overrides``, composed as ``python train.py`` would."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    config_dir = find_config_dir()
+    prepare_environment(config_dir)
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        return hydra_compose(config_name=CONFIG_NAME, overrides=list(overrides))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive_sizes(value: Any) -> bool:
+    return (
+        isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and len(value) > 0
+        and all(_is_int(v) and v >= 1 for v in value)
+    )
+
+
+Rule = tuple[str, Callable[[Any], bool], str]
+
+RULES: list[Rule] = [
+    ("seed", _is_int, "an integer"),
+    ("dropout", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    ("batchnorm", lambda v: isinstance(v, bool), "true or false"),
+    ("model.dropout", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    ("model.hidden", _positive_sizes, "a non-empty list of positive integers, e.g. [256,256]"),
+    ("regularizer.strength", lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+    ("regularizer.l1_ratio", lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    ("optimizer.lr", lambda v: _is_number(v) and v > 0, "a number > 0"),
+    ("optimizer.weight_decay", lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+    ("optimizer.momentum", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    ("trainer.max_epochs", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("data.batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("data.eval_batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("data.val_fraction", lambda v: _is_number(v) and 0 < v < 1, "a number in (0, 1)"),
+    ("data.test_fraction", lambda v: _is_number(v) and 0 < v < 1, "a number in (0, 1)"),
+    ("callbacks.early_stopping.patience", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("callbacks.early_stopping.min_delta", lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+]
+
+_ABSENT = object()
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise :class:`ConfigError` for the first value outside its allowed range."""
+    for key, is_allowed, allowed in RULES:
+        try:
+            value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=True)
+        except Exception as error:  # an interpolation that cannot resolve
+            raise ConfigError(f"{key} cannot be resolved: {error}") from None
+        if value is _ABSENT or value is None:
+            continue
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value)
+        if not is_allowed(value):
+            raise ConfigError(f"{key}={value!r} is not allowed: must be {allowed}")
+    fractions = OmegaConf.select(cfg, "data.val_fraction", default=0) + OmegaConf.select(
+        cfg, "data.test_fraction", default=0
+    )
+    if fractions >= 1:
+        raise ConfigError(
+            f"data.val_fraction + data.test_fraction = {fractions} is not allowed: must be < 1"
+        )
+    activation = OmegaConf.select(cfg, "model.activation", default=None)
+    if activation is not None:
+        from reglab.models import ACTIVATIONS
+
+        if activation not in ACTIVATIONS:
+            raise ConfigError(
+                f"model.activation={activation!r} is not allowed: must be one of {sorted(ACTIVATIONS)}"
+            )

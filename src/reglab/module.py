@@ -1,0 +1,144 @@
+"""The LightningModule: ``loss = data loss + penalty``.
+
+Data loss is cross-entropy for classification and mean squared error for regression.
+Metrics are accumulated on the device during an epoch and logged once at its end
+(no per-step logging calls or host syncs):
+
+- ``train/loss`` (data loss + penalty), ``train/data_loss``, ``train/penalty``:
+  sample-weighted means over the epoch's batches;
+- ``val/loss`` (data loss only: the penalty does not depend on the data), ``val/acc``
+  or ``val/mse`` / ``val/r2``; the same under ``test/``;
+- ``weights/l1`` = sum |w|, ``weights/l2`` = sqrt(sum w^2), ``weights/zero_fraction``
+  (w == 0) and ``weights/near_zero_fraction`` (|w| < 1e-3) over the ``ndim >= 2``
+  weight tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+import torchmetrics
+from torch import Tensor, nn
+
+from reglab.data import CLASSIFICATION
+from reglab.regularizers import Regularizer, select_weights
+
+NEAR_ZERO = 1e-3
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+def weight_statistics(weights: list[Tensor]) -> dict[str, Tensor]:
+    """Norms and sparsity of a list of tensors, computed without leaving the device."""
+    if not weights:
+        return {}
+    with torch.no_grad():
+        flat = torch.cat([w.detach().reshape(-1) for w in weights])
+        magnitude = flat.abs()
+        return {
+            "weights/l1": magnitude.sum(),
+            "weights/l2": flat.square().sum().sqrt(),
+            "weights/zero_fraction": (magnitude == 0).float().mean(),
+            "weights/near_zero_fraction": (magnitude < NEAR_ZERO).float().mean(),
+        }
+
+
+def _stage_metrics(task: str, n_outputs: int) -> torchmetrics.MetricCollection:
+    if task == CLASSIFICATION:
+        return torchmetrics.MetricCollection(
+            {"acc": torchmetrics.Accuracy(task="multiclass", num_classes=n_outputs)}
+        )
+    return torchmetrics.MetricCollection(
+        {"mse": torchmetrics.MeanSquaredError(), "r2": torchmetrics.R2Score()}
+    )
+
+
+class RegularizedModule(L.LightningModule):
+    """Trains ``model`` on ``task`` with ``regularizer``'s penalty added to the loss."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        regularizer: Regularizer,
+        optimizer: OptimizerFactory,
+        task: str,
+        n_outputs: int,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.regularizer = regularizer
+        self.optimizer_factory = optimizer
+        self.task = task
+        self.penalized = regularizer.select(model)
+        self.weights = select_weights(model)
+        self.val_metrics = _stage_metrics(task, n_outputs).clone(prefix="val/")
+        self.test_metrics = _stage_metrics(task, n_outputs).clone(prefix="test/")
+        self.val_loss_history: list[float] = []
+        self.register_buffer("_train_sums", torch.zeros(4), persistent=False)
+        self.register_buffer("_eval_sums", torch.zeros(2), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+    def data_loss(self, output: Tensor, target: Tensor) -> Tensor:
+        if self.task == CLASSIFICATION:
+            return F.cross_entropy(output, target)
+        return F.mse_loss(output, target)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        data_loss = self.data_loss(self.model(x), y)
+        penalty = self.regularizer.penalty(self.penalized)
+        loss = data_loss + penalty
+        n = len(y)
+        parts = torch.stack((loss.detach() * n, data_loss.detach() * n, penalty.detach() * n))
+        self._train_sums[:3].add_(parts)
+        self._train_sums[3].add_(n)
+        return loss
+
+    def on_train_epoch_start(self) -> None:
+        self._train_sums.zero_()
+
+    def on_train_epoch_end(self) -> None:
+        means = self._train_sums[:3] / self._train_sums[3]
+        metrics = {"train/loss": means[0], "train/data_loss": means[1], "train/penalty": means[2]}
+        metrics.update(weight_statistics(self.weights))
+        self.log_dict(metrics, on_epoch=True)
+
+    def _eval_step(self, batch: tuple[Tensor, Tensor], metrics: torchmetrics.MetricCollection) -> None:
+        x, y = batch
+        output = self.model(x)
+        loss = self.data_loss(output, y)
+        self._eval_sums.add_(torch.stack((loss.detach() * len(y), loss.new_tensor(len(y)))))
+        if self.task == CLASSIFICATION:
+            output = output.argmax(dim=1)
+        elif y.shape[1] == 1:
+            output, y = output.squeeze(1), y.squeeze(1)
+        metrics.update(output, y)
+
+    def _eval_epoch_end(self, stage: str, metrics: torchmetrics.MetricCollection) -> None:
+        values = metrics.compute()
+        values[f"{stage}/loss"] = self._eval_sums[0] / self._eval_sums[1]
+        if stage == "val" and not self.trainer.sanity_checking:
+            self.val_loss_history.append(float(values["val/loss"]))
+        self.log_dict(values, on_epoch=True)
+        metrics.reset()
+        self._eval_sums.zero_()
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, self.val_metrics)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val", self.val_metrics)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, self.test_metrics)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test", self.test_metrics)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.optimizer_factory(self.parameters())

@@ -1,0 +1,193 @@
+"""One training job: validate -> instantiate -> track -> fit -> test -> log.
+
+The CLI (``python train.py``) and the Python API (:func:`run`) both end in
+:func:`train`, so a notebook gets exactly what the command line gets.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from reglab.config import compose, validate
+
+log = logging.getLogger(__name__)
+
+
+class DivergedError(RuntimeError):
+    """Training produced a non-finite loss."""
+
+
+@dataclass
+class Result:
+    """What a job returns: final metrics, the MLflow run id and the trained model.
+
+    ``model`` holds the weights of the best validation epoch (the ones tested).
+    """
+
+    metrics: dict[str, float]
+    run_id: str | None
+    model: torch.nn.Module
+    config: DictConfig
+    run_dir: Path
+    overrides: list[str] = field(default_factory=list)
+
+
+def run_name(overrides: Sequence[str]) -> str:
+    """``["regularizer=elastic", "dropout=0.3"]`` -> ``"regularizer=elastic,dropout=0.3"``."""
+    shown = [o for o in overrides if not o.lstrip("+~").startswith(("paths.", "hydra."))]
+    return ",".join(shown) or "default"
+
+
+def run(overrides: Sequence[str] = ()) -> Result:
+    """Train with the shipped config plus ``overrides`` (the CLI's syntax), from Python.
+
+    >>> result = reglab.run(["regularizer=l1", "trainer.max_epochs=5"])
+    >>> result.metrics["test/acc"], result.run_id
+    """
+    cfg = compose(overrides)
+    stamp = datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
+    run_dir = Path(cfg.paths.output_dir) / "api" / stamp
+    return train(cfg, list(overrides), run_dir)
+
+
+def train(cfg: DictConfig, overrides: Sequence[str], run_dir: Path) -> Result:
+    """Run one job described by a composed config; see the module docstring."""
+    from hydra.utils import instantiate
+
+    validate(cfg)
+    import lightning as L
+
+    from reglab.module import RegularizedModule
+
+    _quiet_lightning()
+
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    model = instantiate(cfg.model, in_features=datamodule.n_features, out_features=datamodule.n_outputs)
+    module = RegularizedModule(
+        model=model,
+        regularizer=instantiate(cfg.regularizer),
+        optimizer=instantiate(cfg.optimizer),
+        task=datamodule.task,
+        n_outputs=datamodule.n_outputs,
+    )
+    callbacks = _instantiate_callbacks(cfg, run_dir)
+    tracked = _start_tracking(cfg, overrides) if cfg.logger.enabled else None
+    try:
+        metrics = _fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir)
+    except BaseException as error:
+        if tracked is not None:
+            tracked.fail(error)
+        raise
+    if tracked is not None:
+        tracked.finish()
+    return Result(
+        metrics=metrics,
+        run_id=tracked.run_id if tracked else None,
+        model=module.model,
+        config=cfg,
+        run_dir=run_dir,
+        overrides=list(overrides),
+    )
+
+
+def _quiet_lightning() -> None:
+    """Hide Lightning's start-up banner (accelerator lines, tips); warnings still show."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+
+
+def _instantiate_callbacks(cfg: DictConfig, run_dir: Path) -> list:
+    from hydra.utils import instantiate
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    callbacks = []
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if node is None:
+            continue
+        callback = instantiate(node)
+        if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
+            callback.dirpath = str(run_dir / "checkpoints")
+        callbacks.append(callback)
+        log.debug("callback %s: %r", name, callback)
+    return callbacks
+
+
+def _start_tracking(cfg: DictConfig, overrides: Sequence[str]):
+    from reglab import tracking
+
+    uri = tracking.resolve_tracking_uri(cfg.logger.tracking_uri, cfg.paths.output_dir)
+    experiment_id = tracking.ensure_experiment(
+        uri, cfg.logger.experiment_name, cfg.logger.artifact_location
+    )
+    tracked = tracking.TrackedRun(uri, experiment_id)
+    tags = {"reglab.overrides": " ".join(overrides) or "(none)"}
+    commit = tracking.git_commit(cfg.paths.root_dir)
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    tracked.start(run_name(overrides), tags)
+    try:
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        tracked.log_params(tracking.flatten_config(resolved))
+        tracked.log_text(OmegaConf.to_yaml(resolved), "config.yaml")
+    except BaseException as error:
+        tracked.fail(error)
+        raise
+    log.info("MLflow run %s in %s", tracked.run_id, uri)
+    return tracked
+
+
+def _fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) -> dict[str, float]:
+    from hydra.utils import instantiate
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    from reglab.tracking import EpochMetricsLogger
+
+    logger = EpochMetricsLogger(tracked) if tracked is not None else False
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger, default_root_dir=str(run_dir))
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule)
+    fit_seconds = time.perf_counter() - started
+
+    _raise_if_diverged(trainer)
+    checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
+    stopper = next((c for c in callbacks if isinstance(c, EarlyStopping)), None)
+    best_path = checkpoint.best_model_path if checkpoint is not None else ""
+    tested = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)
+
+    history = module.val_loss_history
+    metrics = {k: float(v) for k, v in tested[0].items()} if tested else {}
+    metrics.update({
+        "fit/epochs": float(trainer.current_epoch),
+        "fit/stopped_early": float(bool(stopper is not None and stopper.stopped_epoch > 0)),
+        "fit/best_epoch": float(min(range(len(history)), key=history.__getitem__)) if history else math.nan,
+        "fit/best_val_loss": min(history) if history else math.nan,
+        "fit/seconds": fit_seconds,
+    })
+    if tracked is not None:
+        logger.flush()
+        tracked.log_metrics({k: v for k, v in metrics.items() if k.startswith("fit/")})
+    log.info("final metrics: %s", {k: round(v, 4) for k, v in sorted(metrics.items())})
+    return metrics
+
+
+def _raise_if_diverged(trainer) -> None:
+    for key in ("train/loss", "val/loss"):
+        value = trainer.callback_metrics.get(key)
+        if value is not None and not torch.isfinite(value).all():
+            raise DivergedError(
+                f"{key} is {float(value)} at epoch {trainer.current_epoch}: training diverged "
+                "(lower optimizer.lr or regularizer.strength)"
+            )
