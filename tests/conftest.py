@@ -1,0 +1,47 @@
+"""Shared helpers: a private MLflow store per test and a way to run the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def output_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh ``paths.output_dir``; its ``mlflow.db`` is the store the job uses."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    out = tmp_path / "outputs"
+    out.mkdir()
+    return out
+
+
+def store_uri(output_dir: Path) -> str:
+    return f"sqlite:///{output_dir / 'mlflow.db'}"
+
+
+def run_cli(args: list[str], output_dir: Path, timeout: float = 600, env: dict | None = None):
+    """``python train.py ARGS paths.output_dir=OUTPUT_DIR`` in the repository root."""
+    environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "train.py", *args, f"paths.output_dir={output_dir}"],
+        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def all_runs(uri: str):
+    """Every run of every experiment in the store at ``uri`` (empty if there is no store)."""
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        return []
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment_ids = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(experiment_ids) if experiment_ids else []

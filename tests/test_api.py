@@ -1,0 +1,70 @@
+"""``reglab.run`` from Python: the same job as the CLI, returning metrics, run id and model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import all_runs, store_uri
+
+import reglab
+
+
+def test_run_returns_metrics_run_id_and_trained_model(output_dir):
+    result = reglab.run(["regularizer=l1", "trainer.max_epochs=2", f"paths.output_dir={output_dir}"])
+    assert isinstance(result.model, torch.nn.Module)
+    assert {"test/acc", "test/loss", "fit/best_epoch"} <= set(result.metrics)
+    runs = all_runs(store_uri(output_dir))
+    assert [r.info.run_id for r in runs] == [result.run_id]
+    assert runs[0].info.status == "FINISHED"
+    assert runs[0].info.run_name == "regularizer=l1,trainer.max_epochs=2"
+    assert runs[0].data.metrics["test/acc"] == pytest.approx(result.metrics["test/acc"])
+
+
+def test_early_stopping_stops_and_the_best_epoch_is_tested(output_dir):
+    """A wide unregularized MLP overfits 15% of digits quickly; patience 2 stops it."""
+    result = reglab.run([
+        "regularizer=none", "model.hidden=[512,512]", "optimizer.lr=0.01",
+        "callbacks.early_stopping.patience=2", "trainer.max_epochs=60",
+        f"paths.output_dir={output_dir}",
+    ])
+    metrics = result.metrics
+    assert metrics["fit/stopped_early"] == 1
+    assert metrics["fit/epochs"] < 60
+    assert metrics["fit/best_epoch"] == metrics["fit/epochs"] - 1 - 2  # patience epochs after best
+    checkpoints = list((result.run_dir / "checkpoints").glob("*.ckpt"))
+    assert [c.name for c in checkpoints] == [f"best-epoch={int(metrics['fit/best_epoch'])}.ckpt"]
+    best = torch.load(checkpoints[0], map_location="cpu", weights_only=False)["state_dict"]
+    for name, tensor in result.model.state_dict().items():
+        torch.testing.assert_close(tensor, best[f"model.{name}"])
+
+
+def test_same_seed_same_metrics_other_seed_other_metrics():
+    common = ["logger=none", "trainer.max_epochs=2", "dropout=0.2"]
+    first = reglab.run([*common, "seed=3"]).metrics
+    again = reglab.run([*common, "seed=3"]).metrics
+    other = reglab.run([*common, "seed=4"]).metrics
+    for key in ("test/loss", "test/acc", "fit/best_val_loss"):
+        assert first[key] == again[key]
+    assert first["test/loss"] != other["test/loss"]
+
+
+def test_long_param_values_are_kept_whole(output_dir):
+    hidden = [3] * 120  # "[3, 3, ...]" is 360 characters: over MLflow's old 250 limit
+    result = reglab.run([
+        f"model.hidden=[{','.join(map(str, hidden))}]", "trainer.max_epochs=1",
+        "callbacks=none", f"paths.output_dir={output_dir}",
+    ])
+    run = next(r for r in all_runs(store_uri(output_dir)) if r.info.run_id == result.run_id)
+    assert json.loads(run.data.params["model.hidden"]) == hidden
+
+
+def test_regression_task_logs_mse_and_r2(output_dir):
+    result = reglab.run([
+        "data=diabetes", "model=linear", "regularizer=l2", "trainer.max_epochs=60",
+        "optimizer.lr=1.0", f"paths.output_dir={output_dir}",
+    ])
+    assert {"test/mse", "test/r2", "test/loss"} <= set(result.metrics)
+    assert result.metrics["test/mse"] == pytest.approx(result.metrics["test/loss"], rel=1e-5)
+    assert result.metrics["test/r2"] > 0.3

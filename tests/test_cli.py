@@ -1,0 +1,118 @@
+"""The command line end to end: real Hydra composition, real training, a real SQLite store."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from conftest import all_runs, run_cli, store_uri
+
+pytestmark = pytest.mark.slow
+
+EPOCH_METRICS = {
+    "train/loss", "train/data_loss", "train/penalty", "val/loss", "val/acc",
+    "weights/l1", "weights/l2", "weights/zero_fraction", "weights/near_zero_fraction",
+}
+FINAL_METRICS = {
+    "test/loss", "test/acc", "fit/epochs", "fit/best_epoch", "fit/stopped_early",
+    "fit/best_val_loss", "fit/seconds",
+}
+
+
+def test_single_run_is_recorded_with_params_metrics_and_config(output_dir):
+    done = run_cli(["regularizer=elastic", "dropout=0.3", "trainer.max_epochs=3"], output_dir)
+    assert done.returncode == 0, done.stderr
+    runs = all_runs(store_uri(output_dir))
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == "regularizer=elastic,dropout=0.3,trainer.max_epochs=3"
+    params = run.data.params
+    assert params["regularizer._target_"] == "reglab.regularizers.ElasticNet"
+    assert float(params["regularizer.l1_ratio"]) == 0.5
+    assert float(params["dropout"]) == 0.3 and float(params["model.dropout"]) == 0.3
+    assert json.loads(params["model.hidden"]) == [256, 256]
+    assert EPOCH_METRICS | FINAL_METRICS <= set(run.data.metrics)
+    assert run.data.metrics["fit/epochs"] == 3
+    assert 0 < run.data.metrics["test/acc"] <= 1
+    assert run.data.tags["reglab.overrides"].split() == [
+        "regularizer=elastic", "dropout=0.3", "trainer.max_epochs=3", f"paths.output_dir={output_dir}"
+    ]
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=store_uri(output_dir))
+    history = client.get_metric_history(run.info.run_id, "val/loss")
+    assert [m.step for m in history] == [0, 1, 2]
+    assert (output_dir / "mlartifacts").is_dir()
+    config_file = client.download_artifacts(run.info.run_id, "config.yaml", str(output_dir))
+    assert "ElasticNet" in open(config_file).read()
+    with sqlite3.connect(output_dir / "mlflow.db") as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_multirun_grid_leaves_one_finished_run_per_job(output_dir):
+    done = run_cli(
+        ["-m", "regularizer=none,l1,l2,elastic", "dropout=0,0.3", "trainer.max_epochs=1"],
+        output_dir,
+    )
+    assert done.returncode == 0, done.stderr
+    runs = all_runs(store_uri(output_dir))
+    assert len(runs) == 8
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    combos = {(r.data.params["regularizer._target_"], r.data.params["dropout"]) for r in runs}
+    assert len(combos) == 8
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("regularizer=bogus", "regularizer"),
+        ("dropout=1.5", "dropout"),
+        ("dropout=-0.1", "dropout"),
+        ("regularizer.strength=-1", "regularizer.strength"),
+        ("regularizer=elastic regularizer.l1_ratio=1.5", "regularizer.l1_ratio"),
+        ("model.hidden=[]", "model.hidden"),
+        ("model.hidden=[64,0]", "model.hidden"),
+        ("trainer.max_epochs=0", "trainer.max_epochs"),
+        ("data.batch_size=0", "data.batch_size"),
+        ("optimizer.lr=0", "optimizer.lr"),
+        ("model.activation=swishy", "model.activation"),
+    ],
+)
+def test_bad_input_fails_fast_naming_the_key_and_leaves_no_run(output_dir, override, named):
+    done = run_cli(override.split(), output_dir, timeout=120)
+    assert done.returncode != 0
+    assert named in done.stderr
+    assert "allowed" in done.stderr.lower() or "available options" in done.stderr.lower()
+    assert all_runs(store_uri(output_dir)) == []
+
+
+def test_help_lists_groups_and_options(output_dir):
+    done = run_cli(["--help"], output_dir, timeout=60)
+    assert done.returncode == 0
+    for group, option in [("regularizer", "elastic"), ("model", "mlp"), ("data", "digits"),
+                          ("trainer", "cpu"), ("optimizer", "adam"), ("logger", "mlflow")]:
+        assert f"{group}: " in done.stdout and option in done.stdout
+
+
+def test_diverging_run_is_failed_with_reason_and_nonzero_exit(output_dir):
+    done = run_cli(
+        ["optimizer=sgd", "optimizer.lr=1e4", "regularizer=none", "trainer.max_epochs=5"],
+        output_dir,
+    )
+    assert done.returncode != 0
+    runs = all_runs(store_uri(output_dir))
+    assert len(runs) == 1 and runs[0].info.status == "FAILED"
+    assert "diverged" in runs[0].data.tags["reglab.failure_reason"]
+
+
+def test_tracking_uri_from_environment_is_honoured(output_dir, tmp_path):
+    elsewhere = tmp_path / "elsewhere.db"
+    done = run_cli(
+        ["trainer.max_epochs=1"], output_dir, env={"MLFLOW_TRACKING_URI": f"sqlite:///{elsewhere}"}
+    )
+    assert done.returncode == 0, done.stderr
+    assert not (output_dir / "mlflow.db").exists()
+    assert [r.info.status for r in all_runs(f"sqlite:///{elsewhere}")] == ["FINISHED"]
