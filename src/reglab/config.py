@@ -80,6 +80,8 @@ RULES: list[Rule] = [
     ("model.hidden", _positive_sizes, "a non-empty list of positive integers, e.g. [256,256]"),
     ("regularizer.strength", lambda v: _is_number(v) and v >= 0, "a number >= 0"),
     ("regularizer.l1_ratio", lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    ("regularizer.mode", lambda v: v in ("penalty", "proximal"), "penalty or proximal"),
+    ("regularizer.max_norm", lambda v: _is_number(v) and v > 0, "a number > 0"),
     ("optimizer.lr", lambda v: _is_number(v) and v > 0, "a number > 0"),
     ("optimizer.weight_decay", lambda v: _is_number(v) and v >= 0, "a number >= 0"),
     ("optimizer.momentum", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),

@@ -5,7 +5,8 @@ Metrics are accumulated on the device during an epoch and logged once at its end
 (no per-step logging calls or host syncs):
 
 - ``train/loss`` (data loss + penalty), ``train/data_loss``, ``train/penalty``:
-  sample-weighted means over the epoch's batches;
+  sample-weighted means over the epoch's batches (the penalty is reported even when a
+  proximal regularizer applies it outside the loss);
 - ``val/loss`` (data loss only: the penalty does not depend on the data), ``val/acc``
   or ``val/mse`` / ``val/r2``; the same under ``test/``;
 - ``weights/l1`` = sum |w|, ``weights/l2`` = sqrt(sum w^2), ``weights/zero_fraction``
@@ -91,13 +92,24 @@ class RegularizedModule(L.LightningModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
         data_loss = self.data_loss(self.model(x), y)
-        penalty = self.regularizer.penalty(self.penalized)
-        loss = data_loss + penalty
+        if self.regularizer.in_loss:
+            penalty = self.regularizer.penalty(self.penalized)
+            loss = data_loss + penalty
+        else:  # applied by after_step; reported only
+            with torch.no_grad():
+                penalty = self.regularizer.penalty(self.penalized)
+            loss = data_loss
         n = len(y)
-        parts = torch.stack((loss.detach() * n, data_loss.detach() * n, penalty.detach() * n))
-        self._train_sums[:3].add_(parts)
+        parts = torch.stack((data_loss.detach() + penalty.detach(), data_loss.detach(), penalty.detach()))
+        self._train_sums[:3].add_(parts * n)
         self._train_sums[3].add_(n)
         return loss
+
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
+        """The optimizer's step, then the regularizer's (proximal operator or constraint)
+        with the learning rate of the first parameter group (the penalized weights')."""
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        self.regularizer.after_step(self.penalized, optimizer.param_groups[0]["lr"])
 
     def on_train_epoch_start(self) -> None:
         self._train_sums.zero_()
@@ -106,7 +118,21 @@ class RegularizedModule(L.LightningModule):
         means = self._train_sums[:3] / self._train_sums[3]
         metrics = {"train/loss": means[0], "train/data_loss": means[1], "train/penalty": means[2]}
         metrics.update(weight_statistics(self.weights))
-        self.log_dict(metrics, on_epoch=True)
+        metrics.update(self.regularizer.metrics(self.penalized))
+        self._publish(metrics)
+
+    def _publish(self, metrics: dict[str, Tensor]) -> None:
+        """Hand one epoch's metrics to the callbacks and the logger.
+
+        Early stopping and checkpointing read ``trainer.callback_metrics``; the logger gets
+        one call per epoch with the epoch as step. This replaces ``self.log``, whose
+        per-call bookkeeping costs milliseconds (measured: ~18 ms for 8 metrics per
+        epoch on 2 CPU cores), which would dominate small full-batch runs.
+        """
+        self.trainer.callback_metrics.update(metrics)
+        if self.logger is not None:
+            values = torch.stack([v.detach().float() for v in metrics.values()]).tolist()
+            self.logger.log_metrics(dict(zip(metrics, values)), step=self.current_epoch)
 
     def _eval_step(self, batch: tuple[Tensor, Tensor], metrics: torchmetrics.MetricCollection) -> None:
         x, y = batch
@@ -122,9 +148,11 @@ class RegularizedModule(L.LightningModule):
     def _eval_epoch_end(self, stage: str, metrics: torchmetrics.MetricCollection) -> None:
         values = metrics.compute()
         values[f"{stage}/loss"] = self._eval_sums[0] / self._eval_sums[1]
-        if stage == "val" and not self.trainer.sanity_checking:
+        if stage == "test":
+            self.log_dict(values)  # once per run; trainer.test() returns these
+        elif not self.trainer.sanity_checking:
             self.val_loss_history.append(float(values["val/loss"]))
-        self.log_dict(values, on_epoch=True)
+            self._publish(values)
         metrics.reset()
         self._eval_sums.zero_()
 
@@ -141,4 +169,12 @@ class RegularizedModule(L.LightningModule):
         self._eval_epoch_end("test", self.test_metrics)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer_factory(self.parameters())
+        """Two parameter groups: the ``ndim >= 2`` weights, which get the optimizer's
+        ``weight_decay`` (decoupled for AdamW, coupled for SGD / Adam), and the rest
+        (biases, normalization parameters), which get none."""
+        decayed = {id(p) for p in self.weights}
+        groups = [
+            {"params": [p for p in self.parameters() if id(p) in decayed]},
+            {"params": [p for p in self.parameters() if id(p) not in decayed], "weight_decay": 0.0},
+        ]
+        return self.optimizer_factory([g for g in groups if g["params"]])

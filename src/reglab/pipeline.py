@@ -31,12 +31,14 @@ class DivergedError(RuntimeError):
 class Result:
     """What a job returns: final metrics, the MLflow run id and the trained model.
 
-    ``model`` holds the weights of the best validation epoch (the ones tested).
+    ``model`` holds the weights of the best validation epoch (the ones tested); ``data``
+    is the data module, whose ``tensors`` hold the exact (standardized) splits used.
     """
 
     metrics: dict[str, float]
     run_id: str | None
     model: torch.nn.Module
+    data: object
     config: DictConfig
     run_dir: Path
     overrides: list[str] = field(default_factory=list)
@@ -74,7 +76,12 @@ def train(cfg: DictConfig, overrides: Sequence[str], run_dir: Path) -> Result:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
-    model = instantiate(cfg.model, in_features=datamodule.n_features, out_features=datamodule.n_outputs)
+    model = instantiate(
+        cfg.model,
+        in_features=datamodule.n_features,
+        out_features=datamodule.n_outputs,
+        input_shape=list(datamodule.input_shape),
+    )
     module = RegularizedModule(
         model=model,
         regularizer=instantiate(cfg.regularizer),
@@ -96,6 +103,7 @@ def train(cfg: DictConfig, overrides: Sequence[str], run_dir: Path) -> Result:
         metrics=metrics,
         run_id=tracked.run_id if tracked else None,
         model=module.model,
+        data=datamodule,
         config=cfg,
         run_dir=run_dir,
         overrides=list(overrides),
@@ -156,7 +164,14 @@ def _fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) ->
     from reglab.tracking import EpochMetricsLogger
 
     logger = EpochMetricsLogger(tracked) if tracked is not None else False
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger, default_root_dir=str(run_dir))
+    checkpointing = any(isinstance(c, ModelCheckpoint) for c in callbacks)
+    trainer = instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=logger,
+        default_root_dir=str(run_dir),
+        enable_checkpointing=checkpointing,
+    )
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)
     fit_seconds = time.perf_counter() - started

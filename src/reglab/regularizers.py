@@ -11,9 +11,28 @@ Selection (the rule of timm and nanoGPT): weight matrices and convolution kernel
 (``ndim >= 2``) are penalized; biases only when ``include_bias`` is set; normalization
 parameters (batch-norm scale and shift) never.
 
+Two ways to apply a penalty (``mode``):
+
+- ``penalty`` (default): the term is added to the loss and autograd differentiates it;
+  for L1 that is the sub-gradient ``sign(w)``, which shrinks weights but almost never
+  makes them exactly zero.
+- ``proximal``: the optimizer sees the data loss only, and after every optimizer step
+  the weights are mapped through the penalty's proximal operator with the step's
+  learning rate ``lr``. For the elastic net (``s`` = strength, ``rho`` = l1_ratio)::
+
+      w <- sign(w) * max(|w| - lr * s * rho, 0) / (1 + lr * s * (1 - rho))
+
+  which sets small weights exactly to zero. With plain SGD (no momentum) this is
+  proximal gradient descent (ISTA), whose fixed points are exactly the minimizers of
+  ``data_loss + penalty`` (full batch: the scikit-learn / glmnet solution). With
+  momentum or Adam the step is not ``lr * gradient``, so the same operator is a
+  heuristic: it still produces exact zeros but the solution is only approximately the
+  penalized optimum.
+
 Writing your own regularizer: subclass :class:`Regularizer`, implement
-:meth:`Regularizer.penalty` and point ``regularizer._target_`` at the class. Its
-constructor receives the other keys of the ``regularizer`` config.
+:meth:`Regularizer.penalty` (and :meth:`Regularizer.after_step` for a proximal step or
+a constraint) and point ``regularizer._target_`` at the class. Its constructor receives
+the other keys of the ``regularizer`` config.
 """
 
 from __future__ import annotations
@@ -23,6 +42,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+MODES = ("penalty", "proximal")
 _NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 
 
@@ -44,11 +64,14 @@ def select_weights(model: nn.Module, include_bias: bool = False) -> list[nn.Para
 
 
 class Regularizer:
-    """A penalty on a list of weight tensors.
+    """A penalty on a list of weight tensors, and optionally a step after each update.
 
-    Subclasses implement :meth:`penalty`; the training module calls it once per step
-    with the tensors chosen by :meth:`select` and adds the result to the data loss.
+    The training module calls :meth:`penalty` every step with the tensors chosen by
+    :meth:`select`; it adds the result to the loss when ``in_loss`` is true and only
+    reports it otherwise. After every optimizer step it calls :meth:`after_step`.
     """
+
+    in_loss = True
 
     def __init__(self, include_bias: bool = False) -> None:
         self.include_bias = include_bias
@@ -58,38 +81,67 @@ class Regularizer:
         return select_weights(model, include_bias=self.include_bias)
 
     def penalty(self, weights: Sequence[Tensor]) -> Tensor:
-        """Scalar penalty for ``weights``; must be differentiable where it is non-zero."""
+        """Scalar penalty for ``weights``; differentiable where it is non-zero."""
         raise NotImplementedError
+
+    def after_step(self, weights: Sequence[Tensor], lr: float) -> None:
+        """Called after each optimizer step with its learning rate; no-op by default."""
+
+    def metrics(self, weights: Sequence[Tensor]) -> dict[str, Tensor]:
+        """Extra per-epoch metrics (name -> scalar tensor); none by default."""
+        return {}
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({fields})"
 
 
+def _zero(weights: Sequence[Tensor]) -> Tensor:
+    return torch.zeros((), device=weights[0].device if weights else None)
+
+
+def _check_strength(strength: float) -> float:
+    if strength < 0:
+        raise ValueError(f"strength must be >= 0, got {strength}")
+    return float(strength)
+
+
+def _check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    return mode
+
+
 class NoPenalty(Regularizer):
     """The baseline: ``penalty(w) = 0``."""
 
     def penalty(self, weights: Sequence[Tensor]) -> Tensor:
-        return torch.zeros((), device=weights[0].device if weights else None)
+        return _zero(weights)
 
 
 class ElasticNet(Regularizer):
     """``strength * (l1_ratio * ||w||_1 + 0.5 * (1 - l1_ratio) * ||w||_2^2)``.
 
     Both norms are taken over all selected tensors in one fused pass
-    (``torch._foreach_norm``), not a Python loop over elements. The L1 gradient is the
-    sub-gradient ``sign(w)`` (0 at 0), so plain gradient descent shrinks weights but
-    rarely makes them exactly zero.
+    (``torch._foreach_norm``), not a Python loop over elements. ``mode="proximal"``
+    applies the elastic-net proximal operator after each step instead of adding the
+    gradient (see the module docstring for where that is exact).
     """
 
-    def __init__(self, strength: float, l1_ratio: float = 0.5, include_bias: bool = False) -> None:
+    def __init__(
+        self,
+        strength: float,
+        l1_ratio: float = 0.5,
+        include_bias: bool = False,
+        mode: str = "penalty",
+    ) -> None:
         super().__init__(include_bias)
-        if strength < 0:
-            raise ValueError(f"strength must be >= 0, got {strength}")
         if not 0.0 <= l1_ratio <= 1.0:
             raise ValueError(f"l1_ratio must be in [0, 1], got {l1_ratio}")
-        self.strength = float(strength)
+        self.strength = _check_strength(strength)
         self.l1_ratio = float(l1_ratio)
+        self.mode = _check_mode(mode)
+        self.in_loss = mode == "penalty"
 
     def penalty(self, weights: Sequence[Tensor]) -> Tensor:
         if not weights:
@@ -103,16 +155,109 @@ class ElasticNet(Regularizer):
             total = total + 0.5 * (1.0 - self.l1_ratio) * squared_l2
         return self.strength * total
 
+    @torch.no_grad()
+    def after_step(self, weights: Sequence[Tensor], lr: float) -> None:
+        """Soft-threshold by ``lr*s*rho``, then divide by ``1 + lr*s*(1-rho)``."""
+        if self.mode != "proximal" or self.strength == 0 or not weights:
+            return
+        threshold = lr * self.strength * self.l1_ratio
+        if threshold > 0:
+            magnitudes = torch._foreach_abs(weights)
+            torch._foreach_sub_(magnitudes, threshold)
+            torch._foreach_clamp_min_(magnitudes, 0.0)
+            signs = torch._foreach_sign(weights)
+            torch._foreach_mul_(signs, magnitudes)
+            torch._foreach_copy_(weights, signs)
+        shrink = 1.0 + lr * self.strength * (1.0 - self.l1_ratio)
+        if shrink != 1.0:
+            torch._foreach_div_(weights, shrink)
+
 
 class L1(ElasticNet):
     """Lasso penalty ``strength * ||w||_1`` (elastic net with ``l1_ratio = 1``)."""
 
-    def __init__(self, strength: float, include_bias: bool = False) -> None:
-        super().__init__(strength, l1_ratio=1.0, include_bias=include_bias)
+    def __init__(self, strength: float, include_bias: bool = False, mode: str = "penalty") -> None:
+        super().__init__(strength, l1_ratio=1.0, include_bias=include_bias, mode=mode)
 
 
 class L2(ElasticNet):
     """Ridge penalty ``0.5 * strength * ||w||_2^2`` (elastic net with ``l1_ratio = 0``)."""
 
-    def __init__(self, strength: float, include_bias: bool = False) -> None:
-        super().__init__(strength, l1_ratio=0.0, include_bias=include_bias)
+    def __init__(self, strength: float, include_bias: bool = False, mode: str = "penalty") -> None:
+        super().__init__(strength, l1_ratio=0.0, include_bias=include_bias, mode=mode)
+
+
+def _unit_rows(weight: Tensor) -> Tensor:
+    """Each output unit's incoming weights as one row: ``(out, in)`` or ``(out, in*k*k)``."""
+    return weight.reshape(weight.shape[0], -1)
+
+
+class GroupLasso(Regularizer):
+    """``strength * sum_units ||w_unit||_2``: one group per output unit (a row of a Linear
+    weight, a filter of a conv kernel), so whole units are switched off together.
+
+    Its proximal step is block soft-thresholding, which sets whole rows exactly to zero::
+
+        w_unit <- max(0, 1 - lr * strength / ||w_unit||_2) * w_unit
+
+    Logs ``weights/dead_unit_fraction``: the share of rows that are exactly zero.
+    """
+
+    def __init__(self, strength: float, include_bias: bool = False, mode: str = "proximal") -> None:
+        super().__init__(include_bias)
+        self.strength = _check_strength(strength)
+        self.mode = _check_mode(mode)
+        self.in_loss = mode == "penalty"
+
+    def penalty(self, weights: Sequence[Tensor]) -> Tensor:
+        if not weights:
+            return torch.zeros(())
+        norms = [torch.linalg.vector_norm(_unit_rows(w), dim=1).sum() for w in weights]
+        return self.strength * torch.stack(norms).sum()
+
+    @torch.no_grad()
+    def after_step(self, weights: Sequence[Tensor], lr: float) -> None:
+        if self.mode != "proximal" or self.strength == 0:
+            return
+        threshold = lr * self.strength
+        for weight in weights:
+            rows = _unit_rows(weight)
+            norms = torch.linalg.vector_norm(rows, dim=1, keepdim=True)
+            scale = (1.0 - threshold / norms.clamp_min(1e-12)).clamp_min_(0.0)
+            rows.mul_(scale)
+
+    @torch.no_grad()
+    def metrics(self, weights: Sequence[Tensor]) -> dict[str, Tensor]:
+        if not weights:
+            return {}
+        dead = torch.cat([(_unit_rows(w) == 0).all(dim=1) for w in weights])
+        return {"weights/dead_unit_fraction": dead.float().mean()}
+
+
+class MaxNorm(Regularizer):
+    """Max-norm constraint (Srivastava et al. 2014): after every step each unit's incoming
+    weight vector is rescaled to ``||w_unit||_2 <= max_norm``. Adds nothing to the loss;
+    usually combined with dropout. Logs ``weights/max_unit_norm``.
+    """
+
+    in_loss = False
+
+    def __init__(self, max_norm: float = 3.0, include_bias: bool = False) -> None:
+        super().__init__(include_bias)
+        if max_norm <= 0:
+            raise ValueError(f"max_norm must be > 0, got {max_norm}")
+        self.max_norm = float(max_norm)
+
+    def penalty(self, weights: Sequence[Tensor]) -> Tensor:
+        return _zero(weights)
+
+    @torch.no_grad()
+    def after_step(self, weights: Sequence[Tensor], lr: float) -> None:
+        for weight in weights:
+            if weight.ndim >= 2:
+                weight.copy_(torch.renorm(weight, p=2, dim=0, maxnorm=self.max_norm))
+
+    @torch.no_grad()
+    def metrics(self, weights: Sequence[Tensor]) -> dict[str, Tensor]:
+        norms = [torch.linalg.vector_norm(_unit_rows(w), dim=1).max() for w in weights if w.ndim >= 2]
+        return {"weights/max_unit_norm": torch.stack(norms).max()} if norms else {}

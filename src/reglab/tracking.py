@@ -220,7 +220,7 @@ class EpochMetricsLogger(Logger):
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         values = dict(metrics)
-        epoch = int(values.pop("epoch", step or 0))
+        epoch = int(values.pop("epoch", step or 0))  # Lightning adds "epoch" to what it logs
         self._pending.extend((key, float(value), epoch) for key, value in values.items())
         if time.monotonic() - self._last_flush >= self.flush_every_s:
             self.flush()
