@@ -1,13 +1,16 @@
 """Networks whose blocks toggle dropout and batch normalization.
 
 Input and output sizes are not part of a model's config: the data module knows them
-and the training entry point passes them as ``in_features`` / ``out_features``.
+and the training entry point passes them to every model as ``in_features`` (features
+per sample, flattened), ``input_shape`` (the per-sample shape, e.g. ``[1, 28, 28]``)
+and ``out_features``. Fully connected models flatten their input and ignore the shape.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from torch import Tensor, nn
 
 ACTIVATIONS = {
@@ -45,9 +48,12 @@ class MLP(nn.Sequential):
         activation: str = "relu",
         dropout: float = 0.0,
         batchnorm: bool = False,
+        input_shape: Sequence[int] | None = None,
     ) -> None:
         if len(hidden) == 0 or any(int(h) < 1 for h in hidden):
-            raise ValueError(f"hidden must be a non-empty list of positive sizes, got {list(hidden)}")
+            raise ValueError(
+                f"hidden must be a non-empty list of positive sizes, got {list(hidden)}"
+            )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         layers: list[nn.Module] = []
@@ -71,5 +77,124 @@ class LinearModel(nn.Linear):
     """No hidden layer: linear regression, or logistic / softmax regression with
     cross-entropy. The intercept (``bias``) is not penalized by default."""
 
+    def __init__(
+        self, in_features: int, out_features: int, input_shape: Sequence[int] | None = None
+    ) -> None:
+        super().__init__(in_features, out_features)
+
     def forward(self, x: Tensor) -> Tensor:
         return super().forward(x.flatten(1))
+
+
+def _conv_input_shape(input_shape: Sequence[int] | None, dims: int) -> tuple[int, ...]:
+    """``(C, *spatial)`` from a per-sample shape; a shape without the channel axis gets one."""
+    if input_shape is None:
+        raise ValueError("ConvNet needs input_shape (channels first), e.g. [1, 40] or [1, 28, 28]")
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) == dims:
+        shape = (1, *shape)
+    if len(shape) != dims + 1 or min(shape) < 1:
+        raise ValueError(
+            f"a {dims}-D ConvNet needs input_shape of {dims + 1} dimensions (channels first) "
+            f"or {dims} (one channel), got {list(input_shape)}"
+        )
+    return shape
+
+
+class ConvNet(nn.Module):
+    """Small convolutional network for signals (``dims=1``) or images (``dims=2``).
+
+    ``features``, one block per entry of ``channels``::
+
+        Conv(kernel_size, stride, padding=kernel_size // 2) -> [BatchNorm] -> activation
+            -> [MaxPool(pool)] -> [Dropout1d / Dropout2d(p)]
+
+    (batch norm when ``batchnorm``; channel dropout when ``dropout > 0``; pooling when
+    ``pool > 1`` and the map is at least ``pool`` wide). Then the maps are flattened, or
+    averaged over their positions with ``global_pool``, and the ``head`` follows::
+
+        per hidden size: [Dropout(p)] -> Linear -> [BatchNorm1d] -> activation
+        then:            [Dropout(p)] -> Linear(out_features)
+
+    ``input_shape`` is the per-sample shape, channels first (``(C, L)`` or ``(C, H, W)``;
+    a shape without the channel axis means one channel). The defaults are a 2-D net for
+    28 x 28 / 32 x 32 images; ``conf/model/cnn1d.yaml`` sets the 1-D one for MNIST-1D.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        input_shape: Sequence[int] | None = None,
+        dims: int = 2,
+        channels: Sequence[int] = (32, 64),
+        kernel_size: int = 3,
+        stride: int = 1,
+        pool: int = 2,
+        hidden: Sequence[int] = (128,),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        batchnorm: bool = False,
+        global_pool: bool = False,
+    ) -> None:
+        super().__init__()
+        if dims not in (1, 2):
+            raise ValueError(f"dims must be 1 or 2, got {dims}")
+        if len(channels) == 0 or any(int(c) < 1 for c in channels):
+            raise ValueError(
+                f"channels must be a non-empty list of positive sizes, got {list(channels)}"
+            )
+        if any(int(h) < 1 for h in hidden):
+            raise ValueError(f"hidden must be a list of positive sizes, got {list(hidden)}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if kernel_size < 1 or stride < 1 or pool < 1:
+            raise ValueError(
+                f"kernel_size, stride and pool must be >= 1, got {kernel_size}, {stride}, {pool}"
+            )
+        self.input_shape = _conv_input_shape(input_shape, dims)
+        if in_features != int(np.prod(self.input_shape)):
+            raise ValueError(
+                f"in_features={in_features} does not match input_shape {list(input_shape)}"
+            )
+        conv, norm, max_pool, channel_dropout = (
+            (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.Dropout1d)
+            if dims == 1
+            else (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.Dropout2d)
+        )
+        blocks: list[nn.Module] = []
+        width, size = self.input_shape[0], list(self.input_shape[1:])
+        padding = kernel_size // 2
+        for c in (int(c) for c in channels):
+            blocks.append(conv(width, c, kernel_size, stride=stride, padding=padding))
+            size = [(s + 2 * padding - kernel_size) // stride + 1 for s in size]
+            if batchnorm:
+                blocks.append(norm(c))
+            blocks.append(make_activation(activation))
+            if pool > 1 and min(size) >= pool:
+                blocks.append(max_pool(pool))
+                size = [s // pool for s in size]
+            if dropout > 0:
+                blocks.append(channel_dropout(dropout))
+            width = c
+        self.features = nn.Sequential(*blocks)
+        self.global_pool = global_pool
+        self.feature_shape = (width, *size)
+        flat = width if global_pool else width * int(np.prod(size))
+        layers: list[nn.Module] = []
+        for h in (int(h) for h in hidden):
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            layers.append(nn.Linear(flat, h))
+            if batchnorm:
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(make_activation(activation))
+            flat = h
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        layers.append(nn.Linear(flat, out_features))
+        self.head = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        maps = self.features(x.reshape(len(x), *self.input_shape))
+        return self.head(maps.flatten(2).mean(dim=2) if self.global_pool else maps.flatten(1))

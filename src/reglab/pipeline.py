@@ -142,6 +142,9 @@ def _start_tracking(cfg: DictConfig, overrides: Sequence[str]):
     )
     tracked = tracking.TrackedRun(uri, experiment_id)
     tags = {"reglab.overrides": " ".join(overrides) or "(none)"}
+    tags.update({str(k): str(v) for k, v in (cfg.logger.get("tags") or {}).items()})
+    if cfg.logger.get("parent_run_id"):
+        tags["mlflow.parentRunId"] = str(cfg.logger.parent_run_id)
     commit = tracking.git_commit(cfg.paths.root_dir)
     if commit:
         tags["mlflow.source.git.commit"] = commit
