@@ -65,6 +65,17 @@ def test_regression_task_logs_mse_and_r2(output_dir):
         "data=diabetes", "model=linear", "regularizer=l2", "trainer.max_epochs=60",
         "optimizer.lr=1.0", f"paths.output_dir={output_dir}",
     ])
-    assert {"test/mse", "test/r2", "test/loss"} <= set(result.metrics)
+    assert {"test/mse", "test/mae", "test/r2", "test/loss", "gap/loss"} <= set(result.metrics)
     assert result.metrics["test/mse"] == pytest.approx(result.metrics["test/loss"], rel=1e-5)
     assert result.metrics["test/r2"] > 0.3
+
+
+def test_generalization_gap_is_taken_at_the_best_epoch():
+    from reglab.pipeline import fit_summary
+
+    history = {"val/loss": [0.9, 0.5, 0.5, 0.7], "train/data_loss": [1.0, 0.4, 0.3, 0.1],
+               "train/acc": [0.5, 0.8, 0.9, 1.0], "val/acc": [0.4, 0.7, 0.75, 0.7]}
+    summary = fit_summary(history)
+    assert summary["fit/best_epoch"] == 1  # the first of tied minima, as the checkpoint keeps it
+    assert summary["gap/loss"] == pytest.approx(0.1)
+    assert summary["gap/acc"] == pytest.approx(0.1)

@@ -11,12 +11,13 @@ from conftest import all_runs, run_cli, store_uri
 pytestmark = pytest.mark.slow
 
 EPOCH_METRICS = {
-    "train/loss", "train/data_loss", "train/penalty", "val/loss", "val/acc",
+    "train/loss", "train/data_loss", "train/penalty", "train/acc", "val/loss", "val/acc",
+    "val/f1", "val/ece",
     "weights/l1", "weights/l2", "weights/zero_fraction", "weights/near_zero_fraction",
 }
 FINAL_METRICS = {
-    "test/loss", "test/acc", "fit/epochs", "fit/best_epoch", "fit/stopped_early",
-    "fit/best_val_loss", "fit/seconds",
+    "test/loss", "test/acc", "test/f1", "test/ece", "fit/epochs", "fit/best_epoch",
+    "fit/stopped_early", "fit/best_val_loss", "fit/seconds", "gap/loss", "gap/acc",
 }
 
 

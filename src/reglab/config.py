@@ -12,7 +12,7 @@ from numbers import Real
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 CONFIG_NAME = "train"
 ROOT_ENV = "REGLAB_ROOT"
@@ -44,13 +44,31 @@ def prepare_environment(config_dir: Path) -> None:
 
 def compose(overrides: Sequence[str] = ()) -> DictConfig:
     """The job config for ``overrides``, composed as ``python train.py`` would."""
+    return compose_with_choices(overrides)[0]
+
+
+def compose_with_choices(overrides: Sequence[str] = ()) -> tuple[DictConfig, dict[str, str]]:
+    """The job config and the option chosen in each config group (``{"data": "digits", ...}``)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     config_dir = find_config_dir()
     prepare_environment(config_dir)
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-        return hydra_compose(config_name=CONFIG_NAME, overrides=list(overrides))
+        cfg = hydra_compose(config_name=CONFIG_NAME, overrides=list(overrides), return_hydra_config=True)
+    choices = group_choices(cfg.hydra.runtime.choices)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg, choices
+
+
+def group_choices(runtime_choices: Any) -> dict[str, str]:
+    """Hydra's ``runtime.choices`` without its own groups (``hydra/...``)."""
+    return {
+        str(group): str(option)
+        for group, option in OmegaConf.to_container(runtime_choices).items()
+        if not str(group).startswith("hydra") and option is not None
+    }
 
 
 def _is_number(value: Any) -> bool:

@@ -4,11 +4,13 @@ Data loss is cross-entropy for classification and mean squared error for regress
 Metrics are accumulated on the device during an epoch and logged once at its end
 (no per-step logging calls or host syncs):
 
-- ``train/loss`` (data loss + penalty), ``train/data_loss``, ``train/penalty``:
-  sample-weighted means over the epoch's batches (the penalty is reported even when a
-  proximal regularizer applies it outside the loss);
-- ``val/loss`` (data loss only: the penalty does not depend on the data), ``val/acc``
-  or ``val/mse`` / ``val/r2``; the same under ``test/``;
+- ``train/loss`` (data loss + penalty), ``train/data_loss``, ``train/penalty`` and, for
+  classification, ``train/acc``: sample-weighted means over the epoch's batches, in
+  training mode (dropout active); the penalty is reported even when a proximal
+  regularizer applies it outside the loss;
+- ``val/loss`` (data loss only: the penalty does not depend on the data) and, by task,
+  classification ``val/acc``, ``val/f1`` (macro) and ``val/ece`` (expected calibration
+  error, 15 bins), regression ``val/mse``, ``val/mae``, ``val/r2``; the same under ``test/``;
 - ``weights/l1`` = sum |w|, ``weights/l2`` = sqrt(sum w^2), ``weights/zero_fraction``
   (w == 0) and ``weights/near_zero_fraction`` (|w| < 1e-3) over the ``ndim >= 2``
   weight tensors.
@@ -16,6 +18,7 @@ Metrics are accumulated on the device during an epoch and logged once at its end
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 import lightning as L
@@ -49,12 +52,17 @@ def weight_statistics(weights: list[Tensor]) -> dict[str, Tensor]:
 
 def _stage_metrics(task: str, n_outputs: int) -> torchmetrics.MetricCollection:
     if task == CLASSIFICATION:
-        return torchmetrics.MetricCollection(
-            {"acc": torchmetrics.Accuracy(task="multiclass", num_classes=n_outputs)}
-        )
-    return torchmetrics.MetricCollection(
-        {"mse": torchmetrics.MeanSquaredError(), "r2": torchmetrics.R2Score()}
-    )
+        k = n_outputs
+        return torchmetrics.MetricCollection({
+            "acc": torchmetrics.Accuracy(task="multiclass", num_classes=k),
+            "f1": torchmetrics.F1Score(task="multiclass", num_classes=k, average="macro"),
+            "ece": torchmetrics.CalibrationError(task="multiclass", num_classes=k, n_bins=15),
+        })
+    return torchmetrics.MetricCollection({
+        "mse": torchmetrics.MeanSquaredError(),
+        "mae": torchmetrics.MeanAbsoluteError(),
+        "r2": torchmetrics.R2Score(),
+    })
 
 
 class RegularizedModule(L.LightningModule):
@@ -77,8 +85,8 @@ class RegularizedModule(L.LightningModule):
         self.weights = select_weights(model)
         self.val_metrics = _stage_metrics(task, n_outputs).clone(prefix="val/")
         self.test_metrics = _stage_metrics(task, n_outputs).clone(prefix="test/")
-        self.val_loss_history: list[float] = []
-        self.register_buffer("_train_sums", torch.zeros(4), persistent=False)
+        self.history: dict[str, list[float]] = defaultdict(list)
+        self.register_buffer("_train_sums", torch.zeros(5), persistent=False)
         self.register_buffer("_eval_sums", torch.zeros(2), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -91,7 +99,8 @@ class RegularizedModule(L.LightningModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
-        data_loss = self.data_loss(self.model(x), y)
+        output = self.model(x)
+        data_loss = self.data_loss(output, y)
         if self.regularizer.in_loss:
             penalty = self.regularizer.penalty(self.penalized)
             loss = data_loss + penalty
@@ -102,7 +111,9 @@ class RegularizedModule(L.LightningModule):
         n = len(y)
         parts = torch.stack((data_loss.detach() + penalty.detach(), data_loss.detach(), penalty.detach()))
         self._train_sums[:3].add_(parts * n)
-        self._train_sums[3].add_(n)
+        if self.task == CLASSIFICATION:
+            self._train_sums[3].add_((output.detach().argmax(dim=1) == y).sum())
+        self._train_sums[4].add_(n)
         return loss
 
     def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
@@ -115,8 +126,10 @@ class RegularizedModule(L.LightningModule):
         self._train_sums.zero_()
 
     def on_train_epoch_end(self) -> None:
-        means = self._train_sums[:3] / self._train_sums[3]
+        means = self._train_sums[:4] / self._train_sums[4]
         metrics = {"train/loss": means[0], "train/data_loss": means[1], "train/penalty": means[2]}
+        if self.task == CLASSIFICATION:
+            metrics["train/acc"] = means[3]
         metrics.update(weight_statistics(self.weights))
         metrics.update(self.regularizer.metrics(self.penalized))
         self._publish(metrics)
@@ -130,9 +143,12 @@ class RegularizedModule(L.LightningModule):
         epoch on 2 CPU cores), which would dominate small full-batch runs.
         """
         self.trainer.callback_metrics.update(metrics)
+        numbers = torch.stack([v.detach().float() for v in metrics.values()]).tolist()  # one sync
+        values = dict(zip(metrics, numbers, strict=True))
+        for key, value in values.items():
+            self.history[key].append(value)
         if self.logger is not None:
-            values = torch.stack([v.detach().float() for v in metrics.values()]).tolist()
-            self.logger.log_metrics(dict(zip(metrics, values)), step=self.current_epoch)
+            self.logger.log_metrics(values, step=self.current_epoch)
 
     def _eval_step(self, batch: tuple[Tensor, Tensor], metrics: torchmetrics.MetricCollection) -> None:
         x, y = batch
@@ -140,7 +156,7 @@ class RegularizedModule(L.LightningModule):
         loss = self.data_loss(output, y)
         self._eval_sums.add_(torch.stack((loss.detach() * len(y), loss.new_tensor(len(y)))))
         if self.task == CLASSIFICATION:
-            output = output.argmax(dim=1)
+            output = output.softmax(dim=1)
         elif y.shape[1] == 1:
             output, y = output.squeeze(1), y.squeeze(1)
         metrics.update(output, y)
@@ -151,7 +167,6 @@ class RegularizedModule(L.LightningModule):
         if stage == "test":
             self.log_dict(values)  # once per run; trainer.test() returns these
         elif not self.trainer.sanity_checking:
-            self.val_loss_history.append(float(values["val/loss"]))
             self._publish(values)
         metrics.reset()
         self._eval_sums.zero_()

@@ -7,7 +7,6 @@ The CLI (``python train.py``) and the Python API (:func:`run`) both end in
 from __future__ import annotations
 
 import logging
-import math
 import time
 import warnings
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from reglab.config import compose, validate
+from reglab.config import compose_with_choices, validate
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +55,22 @@ def run(overrides: Sequence[str] = ()) -> Result:
     >>> result = reglab.run(["regularizer=l1", "trainer.max_epochs=5"])
     >>> result.metrics["test/acc"], result.run_id
     """
-    cfg = compose(overrides)
+    cfg, choices = compose_with_choices(overrides)
     stamp = datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
     run_dir = Path(cfg.paths.output_dir) / "api" / stamp
-    return train(cfg, list(overrides), run_dir)
+    return train(cfg, list(overrides), run_dir, choices)
 
 
-def train(cfg: DictConfig, overrides: Sequence[str], run_dir: Path) -> Result:
-    """Run one job described by a composed config; see the module docstring."""
+def train(
+    cfg: DictConfig,
+    overrides: Sequence[str],
+    run_dir: Path,
+    choices: dict[str, str] | None = None,
+) -> Result:
+    """Run one job described by a composed config; see the module docstring.
+
+    ``choices`` (the option of each config group) are logged as ``choice.<group>`` params.
+    """
     from hydra.utils import instantiate
 
     validate(cfg)
@@ -90,7 +97,7 @@ def train(cfg: DictConfig, overrides: Sequence[str], run_dir: Path) -> Result:
         n_outputs=datamodule.n_outputs,
     )
     callbacks = _instantiate_callbacks(cfg, run_dir)
-    tracked = _start_tracking(cfg, overrides) if cfg.logger.enabled else None
+    tracked = _start_tracking(cfg, overrides, choices or {}) if cfg.logger.enabled else None
     try:
         metrics = _fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir)
     except BaseException as error:
@@ -108,6 +115,19 @@ def train(cfg: DictConfig, overrides: Sequence[str], run_dir: Path) -> Result:
         run_dir=run_dir,
         overrides=list(overrides),
     )
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """Identity of what a job computes: the resolved config without where it writes
+    (``paths``) or how it is tracked (``logger``). Equal hashes, equal results."""
+    import hashlib
+    import json
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    for key in ("paths", "logger", "resume"):
+        resolved.pop(key, None)
+    text = json.dumps(resolved, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _quiet_lightning() -> None:
@@ -133,11 +153,11 @@ def _instantiate_callbacks(cfg: DictConfig, run_dir: Path) -> list:
     return callbacks
 
 
-def _start_tracking(cfg: DictConfig, overrides: Sequence[str]):
+def _start_tracking(cfg: DictConfig, overrides: Sequence[str], choices: dict[str, str]):
     from reglab import tracking
 
     uri = tracking.resolve_tracking_uri(cfg.logger.tracking_uri, cfg.paths.output_dir)
-    experiment_id = tracking.ensure_experiment(
+    experiment_id = cfg.logger.get("experiment_id") or tracking.ensure_experiment(
         uri, cfg.logger.experiment_name, cfg.logger.artifact_location
     )
     tracked = tracking.TrackedRun(uri, experiment_id)
@@ -145,13 +165,19 @@ def _start_tracking(cfg: DictConfig, overrides: Sequence[str]):
     tags.update({str(k): str(v) for k, v in (cfg.logger.get("tags") or {}).items()})
     if cfg.logger.get("parent_run_id"):
         tags["mlflow.parentRunId"] = str(cfg.logger.parent_run_id)
+    for key in ("sweep_id", "sweep_signature"):
+        if cfg.logger.get(key):
+            tags[f"reglab.{key}"] = str(cfg.logger[key])
+    tags["reglab.config_hash"] = config_hash(cfg)
     commit = tracking.git_commit(cfg.paths.root_dir)
     if commit:
         tags["mlflow.source.git.commit"] = commit
     tracked.start(run_name(overrides), tags)
     try:
         resolved = OmegaConf.to_container(cfg, resolve=True)
-        tracked.log_params(tracking.flatten_config(resolved))
+        params = tracking.flatten_config(resolved)
+        params.update({f"choice.{group}": option for group, option in choices.items()})
+        tracked.log_params(params)
         tracked.log_text(OmegaConf.to_yaml(resolved), "config.yaml")
     except BaseException as error:
         tracked.fail(error)
@@ -185,20 +211,45 @@ def _fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) ->
     best_path = checkpoint.best_model_path if checkpoint is not None else ""
     tested = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)
 
-    history = module.val_loss_history
-    metrics = {k: float(v) for k, v in tested[0].items()} if tested else {}
-    metrics.update({
-        "fit/epochs": float(trainer.current_epoch),
-        "fit/stopped_early": float(bool(stopper is not None and stopper.stopped_epoch > 0)),
-        "fit/best_epoch": float(min(range(len(history)), key=history.__getitem__)) if history else math.nan,
-        "fit/best_val_loss": min(history) if history else math.nan,
-        "fit/seconds": fit_seconds,
-    })
+    summary = fit_summary(module.history)
+    summary["fit/epochs"] = float(trainer.current_epoch)
+    summary["fit/stopped_early"] = float(stopper is not None and stopper.stopped_epoch > 0)
+    summary["fit/seconds"] = fit_seconds
+    clean = getattr(datamodule, "clean_targets", {}).get("test")
+    if clean is not None:
+        summary["test/model_error"] = model_error(module.model, datamodule.tensors["test"][0], clean)
     if tracked is not None:
         logger.flush()
-        tracked.log_metrics({k: v for k, v in metrics.items() if k.startswith("fit/")})
+        tracked.log_metrics(summary)
+    metrics = {k: float(v) for k, v in tested[0].items()} if tested else {}
+    metrics.update(summary)
     log.info("final metrics: %s", {k: round(v, 4) for k, v in sorted(metrics.items())})
     return metrics
+
+
+def fit_summary(history: dict[str, list[float]]) -> dict[str, float]:
+    """Best epoch (lowest ``val/loss``, first of ties, as the checkpoint keeps it), its
+    validation loss, and the generalization gap there: ``gap/loss`` = val/loss -
+    train/data_loss and, for classification, ``gap/acc`` = train/acc - val/acc (positive
+    = overfitting; train metrics are epoch means with dropout active)."""
+    val_loss = history.get("val/loss", [])
+    if not val_loss:
+        return {}
+    best = min(range(len(val_loss)), key=val_loss.__getitem__)
+    summary = {"fit/best_epoch": float(best), "fit/best_val_loss": val_loss[best]}
+    if len(history.get("train/data_loss", [])) > best:
+        summary["gap/loss"] = val_loss[best] - history["train/data_loss"][best]
+    if len(history.get("train/acc", [])) > best and len(history.get("val/acc", [])) > best:
+        summary["gap/acc"] = history["train/acc"][best] - history["val/acc"][best]
+    return summary
+
+
+@torch.no_grad()
+def model_error(model: torch.nn.Module, x: torch.Tensor, clean_target: torch.Tensor) -> float:
+    """Mean squared distance between predictions and the noise-free target (known for
+    synthetic designs): the test MSE minus the irreducible noise."""
+    model.eval()
+    return float((model(x) - clean_target.to(x.dtype)).square().mean())
 
 
 def _raise_if_diverged(trainer) -> None:
