@@ -29,7 +29,9 @@ CONVERGED = [
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", default="diabetes", help="a regression option of the data group")
     parser.add_argument("--points", type=int, default=8, help="number of strengths (log-spaced)")
     parser.add_argument("--min-ratio", type=float, default=1e-3,

@@ -5,17 +5,20 @@ with ``data_loss`` the *mean* squared error (regression) or the *mean* cross-ent
 (classification) over ``n`` training samples. Each function below returns the
 ``Penalty`` whose reglab objective has the same minimizer as the other library's:
 
-============================================  ====================================  ========
-other library                                 its objective                         reglab
-============================================  ====================================  ========
-sklearn ``Lasso(alpha)``                      ``1/(2n) ||y-Xw||^2 + alpha ||w||_1``  ``strength = 2 alpha``, ``l1_ratio = 1``
-sklearn ``ElasticNet(alpha, l1_ratio=r)``     ``1/(2n) ||y-Xw||^2 + alpha r ||w||_1 + alpha (1-r)/2 ||w||^2``  ``strength = 2 alpha``, ``l1_ratio = r``
-sklearn ``Ridge(alpha)``                      ``||y-Xw||^2 + alpha ||w||^2``          ``strength = 2 alpha / n``, ``l1_ratio = 0``
-sklearn ``LogisticRegression(C, l1_ratio=r)``  ``C sum_i CE_i + r ||w||_1 + (1-r)/2 ||w||^2``  ``strength = 1 / (n C)``, ``l1_ratio = r``
-PyTorch ``SGD(weight_decay=d)``               gradient ``g + d w``                   ``strength = d``, ``l1_ratio = 0``
-Keras ``L1L2(l1=a, l2=b)``                    ``loss + a ||w||_1 + b ||w||^2``        ``strength = a + 2b``, ``l1_ratio = a / (a + 2b)``
-textbook ``J + lambda/(2m) sum w^2``          ``J`` a mean over ``m`` samples        ``strength = lambda / m``, ``l1_ratio = 0``
-============================================  ====================================  ========
+- sklearn ``Lasso(alpha)``, ``1/(2n) ||y-Xw||^2 + alpha ||w||_1``:
+  ``strength = 2 alpha``, ``l1_ratio = 1``
+- sklearn ``ElasticNet(alpha, l1_ratio=r)``,
+  ``1/(2n) ||y-Xw||^2 + alpha r ||w||_1 + alpha (1-r)/2 ||w||^2``:
+  ``strength = 2 alpha``, ``l1_ratio = r``
+- sklearn ``Ridge(alpha)``, ``||y-Xw||^2 + alpha ||w||^2``:
+  ``strength = 2 alpha / n``, ``l1_ratio = 0``
+- sklearn ``LogisticRegression(C, l1_ratio=r)``, ``C sum_i CE_i + r ||w||_1 + (1-r)/2 ||w||^2``:
+  ``strength = 1 / (n C)``, ``l1_ratio = r``
+- PyTorch ``SGD(weight_decay=d)``, gradient ``g + d w``: ``strength = d``, ``l1_ratio = 0``
+- Keras ``L1L2(l1=a, l2=b)``, ``loss + a ||w||_1 + b ||w||^2``:
+  ``strength = a + 2b``, ``l1_ratio = a / (a + 2b)``
+- textbook ``J + lambda/(2m) sum w^2`` (``J`` a mean over ``m`` samples):
+  ``strength = lambda / m``, ``l1_ratio = 0``
 
 The sklearn rows are exact when the intercept is not penalized (``include_bias: false``),
 both fit the same (standardized) training split, and reglab is run to convergence.
