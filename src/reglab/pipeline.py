@@ -41,6 +41,7 @@ class Result:
     config: DictConfig
     run_dir: Path
     overrides: list[str] = field(default_factory=list)
+    history: dict[str, list[float]] = field(default_factory=dict)
 
 
 def run_name(overrides: Sequence[str]) -> str:
@@ -49,8 +50,10 @@ def run_name(overrides: Sequence[str]) -> str:
     return ",".join(shown) or "default"
 
 
-def run(overrides: Sequence[str] = ()) -> Result:
+def run(overrides: Sequence[str] = (), callbacks: Sequence = ()) -> Result:
     """Train with the shipped config plus ``overrides`` (the CLI's syntax), from Python.
+
+    ``callbacks`` are extra Lightning callbacks (e.g. a search's pruning callback).
 
     >>> result = reglab.run(["regularizer=l1", "trainer.max_epochs=5"])
     >>> result.metrics["test/acc"], result.run_id
@@ -58,7 +61,7 @@ def run(overrides: Sequence[str] = ()) -> Result:
     cfg, choices = compose_with_choices(overrides)
     stamp = datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
     run_dir = Path(cfg.paths.output_dir) / "api" / stamp
-    return train(cfg, list(overrides), run_dir, choices)
+    return train(cfg, list(overrides), run_dir, choices, callbacks)
 
 
 def train(
@@ -66,6 +69,7 @@ def train(
     overrides: Sequence[str],
     run_dir: Path,
     choices: dict[str, str] | None = None,
+    extra_callbacks: Sequence = (),
 ) -> Result:
     """Run one job described by a composed config; see the module docstring.
 
@@ -96,7 +100,7 @@ def train(
         task=datamodule.task,
         n_outputs=datamodule.n_outputs,
     )
-    callbacks = _instantiate_callbacks(cfg, run_dir)
+    callbacks = [*_instantiate_callbacks(cfg, run_dir), *extra_callbacks]
     tracked = _start_tracking(cfg, overrides, choices or {}) if cfg.logger.enabled else None
     try:
         metrics = _fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir)
@@ -114,6 +118,7 @@ def train(
         config=cfg,
         run_dir=run_dir,
         overrides=list(overrides),
+        history=dict(module.history),
     )
 
 
