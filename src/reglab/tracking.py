@@ -92,7 +92,10 @@ def ensure_experiment(uri: str, experiment_name: str, artifact_location: str | N
         if experiment is not None:
             experiment_id = experiment.experiment_id
         else:
-            location = Path(artifact_location).resolve().as_uri() if artifact_location else None
+            # A local store keeps artifacts in a fixed local folder; a tracking server
+            # chooses (and serves) its own artifact root.
+            local = database is not None and artifact_location
+            location = Path(artifact_location).resolve().as_uri() if local else None
             experiment_id = client.create_experiment(experiment_name, artifact_location=location)
         if fresh:
             import sqlite3

@@ -1,0 +1,95 @@
+"""A sweep against a real ``mlflow server`` on 127.0.0.1, and a parallel (joblib) sweep."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import all_runs, run_cli, store_uri
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "server-artifacts"), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={"MLFLOW_DISABLE_TELEMETRY": "true",
+                                                                   "PATH": str(Path(sys.executable).parent)},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        assert server.poll() is None, "mlflow server exited"
+        assert time.time() < deadline, "mlflow server did not become healthy"
+        time.sleep(0.5)
+    yield url
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+def _rest(url: str, path: str, body: dict | None = None) -> dict:
+    """GET without a body, POST with one (MLflow's REST API)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{url}/api/2.0/mlflow/{path}", data=data,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def test_sweep_against_a_tracking_server(mlflow_server, output_dir):
+    done = run_cli(["-m", "regularizer=none,l2", "dropout=0,0.3", "trainer.max_epochs=2"], output_dir,
+                   env={"MLFLOW_TRACKING_URI": mlflow_server})
+    assert done.returncode == 0, done.stderr
+    assert not (output_dir / "mlflow.db").exists()
+    experiment = _rest(mlflow_server, "experiments/get-by-name?experiment_name=reglab")
+    experiment_id = experiment["experiment"]["experiment_id"]
+    runs = _rest(mlflow_server, "runs/search", {"experiment_ids": [experiment_id], "max_results": 100})["runs"]
+    tags = [{t["key"]: t["value"] for t in r["data"].get("tags", [])} for r in runs]
+    parents = [r for r, t in zip(runs, tags, strict=True) if t.get("reglab.kind") == "sweep"]
+    assert len(parents) == 1 and parents[0]["info"]["status"] == "FINISHED"
+    parent_id = parents[0]["info"]["run_id"]
+    children = [r for r, t in zip(runs, tags, strict=True) if t.get("mlflow.parentRunId") == parent_id]
+    assert len(children) == 4
+    for child in children:
+        assert child["info"]["status"] == "FINISHED"
+        params = {p["key"]: p["value"] for p in child["data"]["params"]}
+        metrics = {m["key"] for m in child["data"]["metrics"]}
+        assert params["choice.regularizer"] in {"none", "l2"} and "dropout" in params
+        assert {"test/acc", "val/loss", "fit/best_epoch"} <= metrics
+    artifacts = _rest(mlflow_server, f"artifacts/list?run_id={children[0]['info']['run_id']}")
+    assert "config.yaml" in {f["path"] for f in artifacts.get("files", [])}
+
+
+def test_parallel_joblib_sweep_loses_no_run(output_dir):
+    done = run_cli(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                    "regularizer=none,l1,l2,elastic", "trainer.max_epochs=2"], output_dir)
+    assert done.returncode == 0, done.stderr
+    runs = all_runs(store_uri(output_dir))
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 4 and {r.info.status for r in runs} == {"FINISHED"}
+    assert {r.data.params["choice.regularizer"] for r in children} == {"none", "l1", "l2", "elastic"}
