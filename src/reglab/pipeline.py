@@ -195,7 +195,7 @@ def _fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) ->
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-    from reglab.tracking import EpochMetricsLogger
+    from reglab.epoch_logger import EpochMetricsLogger
 
     logger = EpochMetricsLogger(tracked) if tracked is not None else False
     checkpointing = any(isinstance(c, ModelCheckpoint) for c in callbacks)

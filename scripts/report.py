@@ -1,0 +1,12 @@
+"""Ablation report of a sweep from the MLflow store: tables, figures, paired differences.
+
+    python scripts/report.py                       # the latest sweep of experiment "reglab"
+    python scripts/report.py --sweep <id> --metric test/f1
+
+Same as ``reglab-report``; see :mod:`reglab.report` for what is computed.
+"""
+
+from reglab.report import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
