@@ -79,3 +79,22 @@ def test_generalization_gap_is_taken_at_the_best_epoch():
     assert summary["fit/best_epoch"] == 1  # the first of tied minima, as the checkpoint keeps it
     assert summary["gap/loss"] == pytest.approx(0.1)
     assert summary["gap/acc"] == pytest.approx(0.1)
+
+
+def test_a_diverging_run_raises_and_is_failed_with_the_reason(output_dir):
+    from reglab.pipeline import DivergedError
+
+    with pytest.raises(DivergedError, match="diverged"):
+        reglab.run(["optimizer=sgd", "optimizer.lr=1e4", "regularizer=none", "trainer.max_epochs=5",
+                    f"paths.output_dir={output_dir}"])
+    (run,) = all_runs(store_uri(output_dir))
+    assert run.info.status == "FAILED"
+    assert "diverged" in run.data.tags["reglab.failure_reason"]
+
+
+def test_tracking_uri_from_the_environment_is_honoured(output_dir, tmp_path, monkeypatch):
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", elsewhere)
+    result = reglab.run(["trainer.max_epochs=1", f"paths.output_dir={output_dir}"])
+    assert not (output_dir / "mlflow.db").exists()
+    assert [(r.info.run_id, r.info.status) for r in all_runs(elsewhere)] == [(result.run_id, "FINISHED")]

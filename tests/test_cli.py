@@ -96,24 +96,3 @@ def test_help_lists_groups_and_options(output_dir):
     for group, option in [("regularizer", "elastic"), ("model", "mlp"), ("data", "digits"),
                           ("trainer", "cpu"), ("optimizer", "adam"), ("logger", "mlflow")]:
         assert f"{group}: " in done.stdout and option in done.stdout
-
-
-def test_diverging_run_is_failed_with_reason_and_nonzero_exit(output_dir):
-    done = run_cli(
-        ["optimizer=sgd", "optimizer.lr=1e4", "regularizer=none", "trainer.max_epochs=5"],
-        output_dir,
-    )
-    assert done.returncode != 0
-    runs = all_runs(store_uri(output_dir))
-    assert len(runs) == 1 and runs[0].info.status == "FAILED"
-    assert "diverged" in runs[0].data.tags["reglab.failure_reason"]
-
-
-def test_tracking_uri_from_environment_is_honoured(output_dir, tmp_path):
-    elsewhere = tmp_path / "elsewhere.db"
-    done = run_cli(
-        ["trainer.max_epochs=1"], output_dir, env={"MLFLOW_TRACKING_URI": f"sqlite:///{elsewhere}"}
-    )
-    assert done.returncode == 0, done.stderr
-    assert not (output_dir / "mlflow.db").exists()
-    assert [r.info.status for r in all_runs(f"sqlite:///{elsewhere}")] == ["FINISHED"]
