@@ -67,9 +67,12 @@ def test_training_step_classification_is_data_loss_plus_penalty(regularizer, str
     assert loss.ndim == 0 and loss.requires_grad
     assert loss.item() == pytest.approx(data_loss + penalty, rel=1e-6)
 
-    # the epoch accumulators hold sample-weighted sums of loss, data loss, penalty and n
+    # the epoch accumulators hold sample-weighted sums of loss, data loss, penalty, the
+    # number of correct predictions and n
     sums = module._train_sums.tolist()
-    assert sums[3] == 12
+    assert sums[4] == 12
+    with torch.no_grad():
+        assert sums[3] == (model(x).argmax(dim=1) == y).sum().item()
     assert sums[0] == pytest.approx(12 * (data_loss + penalty), rel=1e-6)
     assert sums[1] == pytest.approx(12 * data_loss, rel=1e-6)
     assert sums[2] == pytest.approx(12 * penalty, rel=1e-6)
@@ -127,10 +130,10 @@ def test_training_sums_accumulate_and_reset():
     x, y = classification_batch()
     first = module.training_step((x, y), 0).item()
     second = module.training_step((x[:5], y[:5]), 1).item()
-    assert module._train_sums[3].item() == 17
+    assert module._train_sums[4].item() == 17
     assert module._train_sums[0].item() == pytest.approx(12 * first + 5 * second, rel=1e-6)
     module.on_train_epoch_start()
-    assert torch.equal(module._train_sums, torch.zeros(4))
+    assert torch.equal(module._train_sums, torch.zeros(5))
 
 
 def test_module_selects_penalized_and_monitored_weights():

@@ -126,13 +126,21 @@ class RegularizedModule(L.LightningModule):
         self._train_sums.zero_()
 
     def on_train_epoch_end(self) -> None:
-        means = self._train_sums[:4] / self._train_sums[4]
+        sums = self._summed_over_processes(self._train_sums)
+        means = sums[:4] / sums[4]
         metrics = {"train/loss": means[0], "train/data_loss": means[1], "train/penalty": means[2]}
         if self.task == CLASSIFICATION:
             metrics["train/acc"] = means[3]
         metrics.update(weight_statistics(self.weights))
         metrics.update(self.regularizer.metrics(self.penalized))
         self._publish(metrics)
+
+    def _summed_over_processes(self, sums: Tensor) -> Tensor:
+        """Epoch sums over all processes of a distributed run (a no-op on one device);
+        torchmetrics objects synchronize themselves."""
+        if self.trainer.world_size == 1:
+            return sums
+        return self.trainer.strategy.reduce(sums.clone(), reduce_op="sum")
 
     def _publish(self, metrics: dict[str, Tensor]) -> None:
         """Hand one epoch's metrics to the callbacks and the logger.
@@ -163,9 +171,10 @@ class RegularizedModule(L.LightningModule):
 
     def _eval_epoch_end(self, stage: str, metrics: torchmetrics.MetricCollection) -> None:
         values = metrics.compute()
-        values[f"{stage}/loss"] = self._eval_sums[0] / self._eval_sums[1]
+        sums = self._summed_over_processes(self._eval_sums)
+        values[f"{stage}/loss"] = sums[0] / sums[1]
         if stage == "test":
-            self.log_dict(values)  # once per run; trainer.test() returns these
+            self.log_dict(values, sync_dist=True)  # once per run; trainer.test() returns these
         elif not self.trainer.sanity_checking:
             self._publish(values)
         metrics.reset()

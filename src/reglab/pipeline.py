@@ -6,6 +6,7 @@ The CLI (``python train.py``) and the Python API (:func:`run`) both end in
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import warnings
@@ -15,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 import torch
+from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from reglab.config import compose_with_choices, validate
@@ -118,7 +120,7 @@ def train(
         config=cfg,
         run_dir=run_dir,
         overrides=list(overrides),
-        history=dict(module.history),
+        history=FitRecord(run_dir / "fit_record.json").read()["history"],
     )
 
 
@@ -193,15 +195,16 @@ def _start_tracking(cfg: DictConfig, overrides: Sequence[str], choices: dict[str
 
 def _fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) -> dict[str, float]:
     from hydra.utils import instantiate
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.callbacks import ModelCheckpoint
 
     from reglab.epoch_logger import EpochMetricsLogger
 
     logger = EpochMetricsLogger(tracked) if tracked is not None else False
     checkpointing = any(isinstance(c, ModelCheckpoint) for c in callbacks)
+    recorder = FitRecord(run_dir / "fit_record.json")
     trainer = instantiate(
         cfg.trainer,
-        callbacks=callbacks,
+        callbacks=[*callbacks, recorder],
         logger=logger,
         default_root_dir=str(run_dir),
         enable_checkpointing=checkpointing,
@@ -212,13 +215,13 @@ def _fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) ->
 
     _raise_if_diverged(trainer)
     checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
-    stopper = next((c for c in callbacks if isinstance(c, EarlyStopping)), None)
     best_path = checkpoint.best_model_path if checkpoint is not None else ""
     tested = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)
 
-    summary = fit_summary(module.history)
-    summary["fit/epochs"] = float(trainer.current_epoch)
-    summary["fit/stopped_early"] = float(stopper is not None and stopper.stopped_epoch > 0)
+    record = recorder.read()
+    summary = fit_summary(record["history"])
+    summary["fit/epochs"] = float(record["epochs"])
+    summary["fit/stopped_early"] = float(record["stopped_early"])
     summary["fit/seconds"] = fit_seconds
     clean = getattr(datamodule, "clean_targets", {}).get("test")
     if clean is not None:
@@ -230,6 +233,31 @@ def _fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) ->
     metrics.update(summary)
     log.info("final metrics: %s", {k: round(v, 4) for k, v in sorted(metrics.items())})
     return metrics
+
+
+class FitRecord(Callback):
+    """Writes what the fit learned (per-epoch history, epochs trained, early stop) to a
+    JSON file from the global-zero process, so the launching process gets it back also
+    when the fit ran in spawned workers (``ddp_spawn``), whose module state is not returned."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero:
+            return
+        from lightning.pytorch.callbacks import EarlyStopping
+
+        stopper = next((c for c in trainer.callbacks if isinstance(c, EarlyStopping)), None)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps({
+            "history": dict(pl_module.history),
+            "epochs": trainer.current_epoch,
+            "stopped_early": bool(stopper is not None and stopper.stopped_epoch > 0),
+        }))
+
+    def read(self) -> dict:
+        return json.loads(self.path.read_text())
 
 
 def fit_summary(history: dict[str, list[float]]) -> dict[str, float]:
