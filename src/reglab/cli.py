@@ -77,6 +77,11 @@ def _sweep_job(cfg: DictConfig, hydra_cfg: DictConfig) -> float:
             "status": "SKIPPED", "objective": objective, "run_id": previous.info.run_id})
         return objective
     try:
+        if cfg.trainer.get("strategy") == "ddp":
+            raise ConfigError(
+                "trainer.strategy='ddp' is not allowed in a -m sweep: it relaunches the script, so every "
+                "rank would re-run the whole sweep; use trainer=ddp_spawn, or launch one ddp job per run"
+            )
         result = train(cfg, overrides, job_dir, group_choices(hydra_cfg.runtime.choices))
     except Exception as error:  # recorded, and the sweep continues
         if isinstance(error, ConfigError):

@@ -19,7 +19,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from reglab.config import compose_with_choices, validate
+from reglab.config import ConfigError, compose_with_choices, validate
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ def train(
     from hydra.utils import instantiate
 
     validate(cfg)
+    check_accelerator(cfg)
     import lightning as L
 
     from reglab.module import RegularizedModule
@@ -200,6 +201,7 @@ def _fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) ->
     from reglab.epoch_logger import EpochMetricsLogger
 
     logger = EpochMetricsLogger(tracked) if tracked is not None else False
+    precision = supported_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator"))
     checkpointing = any(isinstance(c, ModelCheckpoint) for c in callbacks)
     recorder = FitRecord(run_dir / "fit_record.json")
     trainer = instantiate(
@@ -208,6 +210,7 @@ def _fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) ->
         logger=logger,
         default_root_dir=str(run_dir),
         enable_checkpointing=checkpointing,
+        **({"precision": precision} if precision is not None else {}),
     )
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)
@@ -258,6 +261,26 @@ class FitRecord(Callback):
 
     def read(self) -> dict:
         return json.loads(self.path.read_text())
+
+
+def check_accelerator(cfg: DictConfig) -> None:
+    """A GPU trainer on a machine without CUDA stops before anything is created."""
+    accelerator = str(cfg.trainer.get("accelerator", "cpu"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator!r} is not available: torch.cuda.is_available() is False "
+            "(no CUDA GPU or a CPU build of torch); allowed here: trainer=cpu or trainer=ddp_spawn"
+        )
+
+
+def supported_precision(precision, accelerator) -> str | None:
+    """``bf16-mixed`` on a GPU without bf16 support falls back to ``16-mixed``, with a warning."""
+    if precision is None or str(precision) != "bf16-mixed" or str(accelerator) not in ("gpu", "cuda"):
+        return None if precision is None else str(precision)
+    if torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    log.warning("this GPU has no bf16 support: trainer.precision falls back from bf16-mixed to 16-mixed")
+    return "16-mixed"
 
 
 def fit_summary(history: dict[str, list[float]]) -> dict[str, float]:
