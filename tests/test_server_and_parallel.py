@@ -68,7 +68,8 @@ def test_sweep_against_a_tracking_server(mlflow_server, output_dir):
     assert not (output_dir / "mlflow.db").exists()
     experiment = _rest(mlflow_server, "experiments/get-by-name?experiment_name=reglab")
     experiment_id = experiment["experiment"]["experiment_id"]
-    runs = _rest(mlflow_server, "runs/search", {"experiment_ids": [experiment_id], "max_results": 100})["runs"]
+    body = {"experiment_ids": [experiment_id], "max_results": 100}
+    runs = _rest(mlflow_server, "runs/search", body)["runs"]
     tags = [{t["key"]: t["value"] for t in r["data"].get("tags", [])} for r in runs]
     parents = [r for r, t in zip(runs, tags, strict=True) if t.get("reglab.kind") == "sweep"]
     assert len(parents) == 1 and parents[0]["info"]["status"] == "FINISHED"

@@ -25,10 +25,13 @@ log = logging.getLogger("reglab")
 
 @contextlib.contextmanager
 def exit_on_config_error() -> Iterator[None]:
-    """Turn a :class:`ConfigError` into one line on stderr and exit status 2."""
+    """Turn a :class:`ConfigError` (bad value, bad data file) or a missing data set into one
+    line on stderr and exit status 2."""
+    from reglab.data import MissingDataError
+
     try:
         yield
-    except ConfigError as error:
+    except (ConfigError, MissingDataError) as error:
         print(f"reglab: error: {error}", file=sys.stderr)
         raise SystemExit(CONFIG_ERROR_STATUS) from None
 
@@ -84,7 +87,9 @@ def _sweep_job(cfg: DictConfig, hydra_cfg: DictConfig) -> float:
             )
         result = train(cfg, overrides, job_dir, group_choices(hydra_cfg.runtime.choices))
     except Exception as error:  # recorded, and the sweep continues
-        if isinstance(error, ConfigError):
+        from reglab.data import MissingDataError
+
+        if isinstance(error, (ConfigError, MissingDataError)):
             print(f"reglab: error: {error}", file=sys.stderr)
         else:
             log.exception("job %d failed", job)

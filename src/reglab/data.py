@@ -60,31 +60,56 @@ class InMemoryBatches:
 
     With ``shuffle`` the order is a fresh permutation each epoch, drawn from a generator
     seeded once, so the sequence of epochs is reproducible. A trailing batch of a single
-    sample is skipped when shuffling (batch norm cannot train on it).
+    sample is skipped when shuffling (batch norm cannot train on it). ``repeat`` passes
+    over the data make one epoch (each with its own permutation): more steps between
+    validations for small sets.
     """
 
-    def __init__(self, x: Tensor, y: Tensor, batch_size: int, shuffle: bool, seed: int = 0) -> None:
+    def __init__(
+        self, x: Tensor, y: Tensor, batch_size: int, shuffle: bool, seed: int = 0, repeat: int = 1
+    ) -> None:
         self.x, self.y = x, y
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
+        self.repeat = int(repeat)
         self.generator = torch.Generator().manual_seed(seed)
 
-    def __len__(self) -> int:
+    def _per_pass(self) -> int:
         n, b = len(self.x), self.batch_size
         full, rest = divmod(n, b)
         return full + (1 if rest > 1 or (rest == 1 and not self.shuffle) else 0)
 
+    def __len__(self) -> int:
+        return self.repeat * self._per_pass()
+
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         n, b = len(self.x), self.batch_size
-        if not self.shuffle:
-            for start in range(0, n, b):
-                yield self.x[start : start + b], self.y[start : start + b]
-            return
-        order = torch.randperm(n, generator=self.generator)
-        for i in range(len(self)):
-            index = order[i * b : (i + 1) * b]
-            # index_select: tensor[index] is ~1000x slower for float rows on CPU (torch 2.13)
-            yield self.x.index_select(0, index), self.y.index_select(0, index)
+        rank, world = _process_share()
+        for _ in range(self.repeat):
+            if not self.shuffle:
+                for start in range(0, n, b):
+                    end = min(start + b, n)
+                    yield self.x[start + rank : end : world], self.y[start + rank : end : world]
+                continue
+            order = torch.randperm(n, generator=self.generator)
+            for i in range(self._per_pass()):
+                index = order[i * b : (i + 1) * b][rank::world]
+                # index_select: tensor[index] is ~1000x slower for float rows on CPU (torch 2.13)
+                yield self.x.index_select(0, index), self.y.index_select(0, index)
+
+
+def _process_share() -> tuple[int, int]:
+    """``(rank, world size)`` in a distributed run, ``(0, 1)`` otherwise.
+
+    Every process draws the same permutation (same seed) and takes every world-th sample
+    of each batch, so a batch of ``batch_size`` is split across processes and the
+    averaged gradient is the one-process gradient of the whole batch.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def _stratifiable(labels: np.ndarray | None, first: int, second: int) -> bool:
@@ -150,7 +175,7 @@ class Standardizer:
             mean = x.mean(axis=0, dtype=np.float64)
             std = x.std(axis=0, dtype=np.float64)
         else:
-            blocks = x.reshape(len(x), channels, -1)
+            blocks = x.reshape(len(x), channels, x.shape[1] // channels)
             mean = np.array([blocks[:, c].mean(dtype=np.float64) for c in range(channels)])
             std = np.array([blocks[:, c].std(dtype=np.float64) for c in range(channels)])
         self.mean = mean
@@ -160,7 +185,7 @@ class Standardizer:
         mean, std = self.mean.astype(x.dtype), self.std.astype(x.dtype)
         if self.channels is None:
             return (x - mean) / std
-        blocks = x.reshape(len(x), self.channels, -1)
+        blocks = x.reshape(len(x), self.channels, x.shape[1] // self.channels)
         return ((blocks - mean[:, None]) / std[:, None]).reshape(x.shape)
 
 
@@ -185,9 +210,10 @@ class ArrayDataModule(L.LightningDataModule):
       of ``y``, for sources that know them (simulations), else empty.
 
     ``batch_size`` / ``eval_batch_size`` of ``None`` mean the whole split in one batch
-    (full-batch training). ``impute`` (``mean`` / ``median``) fills missing feature
-    values with the statistic of the training split; without it a missing value is an
-    error naming the columns.
+    (full-batch training); ``repeat`` passes over the training split make one training
+    epoch (for tiny sets: more optimizer steps per validation and early-stopping check).
+    ``impute`` (``mean`` / ``median``) fills missing feature values with the statistic of
+    the training split; without it a missing value is an error naming the columns.
     """
 
     def __init__(
@@ -199,6 +225,7 @@ class ArrayDataModule(L.LightningDataModule):
         standardize: bool = True,
         seed: int = 0,
         impute: str | None = None,
+        repeat: int = 1,
     ) -> None:
         super().__init__()
         for key, size in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
@@ -207,6 +234,8 @@ class ArrayDataModule(L.LightningDataModule):
         fractions_ok = 0 <= val_fraction < 1 and 0 <= test_fraction < 1
         if not (fractions_ok and val_fraction + test_fraction < 1):
             raise ValueError("val_fraction and test_fraction must be in [0, 1) and sum to < 1")
+        if repeat < 1:
+            raise ValueError(f"repeat must be >= 1, got {repeat}")
         if impute is not None and impute not in IMPUTERS:
             raise ValueError(f"impute must be one of {list(IMPUTERS)} or None, got {impute!r}")
         self.batch_size = batch_size
@@ -216,6 +245,7 @@ class ArrayDataModule(L.LightningDataModule):
         self.standardize = standardize
         self.seed = seed
         self.impute = impute
+        self.repeat = repeat
         self.tensors: dict[str, tuple[Tensor, Tensor]] = {}
         self.clean_targets: dict[str, Tensor] = {}
         self.task = ""
@@ -257,9 +287,18 @@ class ArrayDataModule(L.LightningDataModule):
         else:
             y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
             self.n_outputs = y.shape[1]
-        parts = self.split(len(x), y if task == CLASSIFICATION else None)
-        if checked:
-            x = self._fill_missing(x, parts[0])
+        missing = self._check_values(x) if checked else None
+        try:
+            parts = self.split(len(x), y if task == CLASSIFICATION else None)
+        except DataError:
+            raise
+        except ValueError as error:  # too few samples for the requested parts
+            raise DataError(
+                f"{len(x)} samples{self._where()} cannot be split into train / val / test as "
+                f"configured: {error}"
+            ) from None
+        if missing is not None:
+            x = self._impute(x, parts[0], missing)
         channels = self.input_shape[0] if len(self.input_shape) >= 2 else None
         scale = Standardizer(x[parts[0]], channels) if self.standardize else None
         clean = self.noise_free_targets()
@@ -282,37 +321,48 @@ class ArrayDataModule(L.LightningDataModule):
             return [self.feature_names[i] for i in index]
         return [f"column {i}" for i in index]
 
-    def _fill_missing(self, x: np.ndarray, train: np.ndarray) -> np.ndarray:
-        """Replace NaNs by the training split's column mean / median (``impute``), or
-        raise a :class:`DataError` naming the columns."""
-        where = f" in {self.source}" if self.source else ""
+    def _where(self) -> str:
+        return f" in {self.source}" if self.source else ""
+
+    def _check_values(self, x: np.ndarray) -> np.ndarray | None:
+        """The mask of columns with missing values (NaN) when ``impute`` may fill them;
+        a :class:`DataError` naming the columns for infinite values, or for missing ones
+        without ``impute``."""
         infinite = np.isinf(x).any(axis=0)
         if infinite.any():
-            raise DataError(f"infinite values in column(s) {self._column_names(infinite)}{where}")
+            names = self._column_names(infinite)
+            raise DataError(f"infinite values in column(s) {names}{self._where()}")
         missing = np.isnan(x).any(axis=0)
         if not missing.any():
-            return x
-        names = self._column_names(missing)
+            return None
         if self.impute is None:
             counts = np.isnan(x).sum(axis=0)[missing]
-            shown = ", ".join(f"{n!r} ({c} missing)" for n, c in zip(names, counts, strict=True))
+            shown = ", ".join(
+                f"{n!r} ({c} missing)"
+                for n, c in zip(self._column_names(missing), counts, strict=True)
+            )
             raise DataError(
-                f"missing values (NaN) in column(s) {shown}{where}: remove them from the data, "
-                "or set data.impute=mean or data.impute=median to fill them with the "
+                f"missing values (NaN) in column(s) {shown}{self._where()}: remove them from the "
+                "data, or set data.impute=mean or data.impute=median to fill them with the "
                 "statistic of the training split"
             )
-        statistic = np.nanmean if self.impute == "mean" else np.nanmedian
-        train_part = x[train][:, missing]
+        return missing
+
+    def _impute(self, x: np.ndarray, train: np.ndarray, missing: np.ndarray) -> np.ndarray:
+        """NaNs of the ``missing`` columns replaced by the training split's column mean /
+        median (``impute``)."""
+        columns = np.flatnonzero(missing)
+        train_part = x[np.ix_(train, columns)]
         empty = np.isnan(train_part).all(axis=0)
         if empty.any():
-            unfilled = [n for n, e in zip(names, empty, strict=True) if e]
+            unfilled = [n for n, e in zip(self._column_names(missing), empty, strict=True) if e]
             raise DataError(
-                f"column(s) {unfilled}{where} have no values in the training split: "
+                f"column(s) {unfilled}{self._where()} have no values in the training split: "
                 f"data.impute={self.impute} cannot fill them"
             )
+        statistic = np.nanmean if self.impute == "mean" else np.nanmedian
         fill = statistic(train_part, axis=0).astype(x.dtype)
         x = x.copy()
-        columns = np.flatnonzero(missing)
         rows, cols = np.nonzero(np.isnan(x[:, columns]))
         x[rows, columns[cols]] = fill[cols]
         return x
@@ -327,7 +377,9 @@ class ArrayDataModule(L.LightningDataModule):
         return InMemoryBatches(x, y, size, shuffle=shuffle, seed=self.seed)
 
     def train_dataloader(self) -> InMemoryBatches:
-        return self._batches("train", shuffle=True)
+        batches = self._batches("train", shuffle=True)
+        batches.repeat = self.repeat
+        return batches
 
     def val_dataloader(self) -> InMemoryBatches:
         return self._batches("val", shuffle=False)

@@ -8,9 +8,9 @@ and ``out_features``. Fully connected models flatten their input and ignore the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
-import numpy as np
 from torch import Tensor, nn
 
 ACTIVATIONS = {
@@ -86,18 +86,28 @@ class LinearModel(nn.Linear):
         return super().forward(x.flatten(1))
 
 
-def _conv_input_shape(input_shape: Sequence[int] | None, dims: int) -> tuple[int, ...]:
-    """``(C, *spatial)`` from a per-sample shape; a shape without the channel axis gets one."""
-    if input_shape is None:
-        raise ValueError("ConvNet needs input_shape (channels first), e.g. [1, 40] or [1, 28, 28]")
-    shape = tuple(int(s) for s in input_shape)
+def conv_input_shape(in_features: int, input_shape: Sequence[int] | None, dims: int) -> tuple:
+    """``(C, *spatial)`` for a ``dims``-D conv net from a per-sample shape.
+
+    ``(C, L)`` / ``(C, H, W)`` are kept; a shape without the channel axis gets one channel;
+    a flat shape ``(F,)`` (tabular data, or no ``input_shape`` at all: ``(in_features,)``)
+    is one channel of length F for a 1-D net, and a square F = S * S image for a 2-D net
+    (e.g. the 64 features of ``digits`` as 8 x 8).
+    """
+    shape = tuple(int(s) for s in (input_shape if input_shape is not None else (in_features,)))
+    if len(shape) == 1 and dims == 2:
+        side = math.isqrt(shape[0])
+        if side * side == shape[0]:
+            shape = (side, side)
     if len(shape) == dims:
         shape = (1, *shape)
     if len(shape) != dims + 1 or min(shape) < 1:
         raise ValueError(
-            f"a {dims}-D ConvNet needs input_shape of {dims + 1} dimensions (channels first) "
-            f"or {dims} (one channel), got {list(input_shape)}"
+            f"a {dims}-D ConvNet needs input_shape of {dims + 1} dimensions (channels first)"
+            f"{' or a square number of features' if dims == 2 else ''}, got {list(shape)}"
         )
+    if math.prod(shape) != in_features:
+        raise ValueError(f"in_features={in_features} does not match input_shape {list(shape)}")
     return shape
 
 
@@ -117,8 +127,9 @@ class ConvNet(nn.Module):
         then:            [Dropout(p)] -> Linear(out_features)
 
     ``input_shape`` is the per-sample shape, channels first (``(C, L)`` or ``(C, H, W)``;
-    a shape without the channel axis means one channel). The defaults are a 2-D net for
-    28 x 28 / 32 x 32 images; ``conf/model/cnn1d.yaml`` sets the 1-D one for MNIST-1D.
+    :func:`conv_input_shape` reads shapes without a channel axis, and flat ones). The
+    defaults are a 2-D net for 28 x 28 / 32 x 32 images; ``conf/model/cnn1d.yaml`` sets
+    the 1-D one for MNIST-1D.
     """
 
     def __init__(
@@ -152,11 +163,7 @@ class ConvNet(nn.Module):
             raise ValueError(
                 f"kernel_size, stride and pool must be >= 1, got {kernel_size}, {stride}, {pool}"
             )
-        self.input_shape = _conv_input_shape(input_shape, dims)
-        if in_features != int(np.prod(self.input_shape)):
-            raise ValueError(
-                f"in_features={in_features} does not match input_shape {list(input_shape)}"
-            )
+        self.input_shape = conv_input_shape(in_features, input_shape, dims)
         conv, norm, max_pool, channel_dropout = (
             (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.Dropout1d)
             if dims == 1
@@ -180,7 +187,7 @@ class ConvNet(nn.Module):
         self.features = nn.Sequential(*blocks)
         self.global_pool = global_pool
         self.feature_shape = (width, *size)
-        flat = width if global_pool else width * int(np.prod(size))
+        flat = width if global_pool else width * math.prod(size)
         layers: list[nn.Module] = []
         for h in (int(h) for h in hidden):
             if dropout > 0:
