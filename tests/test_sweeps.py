@@ -98,3 +98,11 @@ def test_sweep_presets_compose_and_size(preset, jobs):
         full = compose("train", overrides=[f"experiment={preset}"], return_hydra_config=True)
     params = {k: str(v) for k, v in full.hydra.sweeper.params.items()}
     assert sweep.count_jobs([], params) == jobs
+
+
+def test_every_regularizer_of_the_ablation_preset_instantiates():
+    from hydra.utils import instantiate
+
+    for regularizer in ("none", "l1", "l2", "elastic"):
+        cfg, _ = compose_with_choices(["experiment=ablation", f"regularizer={regularizer}"])
+        assert instantiate(cfg.regularizer).strength == 1e-3

@@ -113,7 +113,15 @@ def _check_mode(mode: str) -> str:
 
 
 class NoPenalty(Regularizer):
-    """The baseline: ``penalty(w) = 0``."""
+    """The baseline: ``penalty(w) = 0``.
+
+    It accepts (and ignores) a ``strength`` so that one strength can be set for every
+    regularizer of a sweep, ``none`` included (``regularizer.strength=1e-3``).
+    """
+
+    def __init__(self, strength: float = 0.0, include_bias: bool = False) -> None:
+        super().__init__(include_bias)
+        self.strength = _check_strength(strength)
 
     def penalty(self, weights: Sequence[Tensor]) -> Tensor:
         return _zero(weights)
