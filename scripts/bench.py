@@ -85,6 +85,28 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
+def cpu_snapshot() -> tuple[float, float, float]:
+    """(busy CPU seconds of the whole machine, CPU seconds of this process and its reaped
+    children, wall clock): two snapshots give the load that other processes put on the
+    machine meanwhile (see :func:`foreign_load`)."""
+    busy = 0.0
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        busy = (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
+    except (OSError, ValueError):
+        pass
+    t = os.times()
+    return busy, t.user + t.system + t.children_user + t.children_system, perf_counter()
+
+
+def foreign_load(before: tuple[float, float, float], after: tuple[float, float, float]) -> float | None:
+    """Average number of cores busy with other processes between two snapshots."""
+    if not before[0]:
+        return None
+    wall = after[2] - before[2]
+    return max(0.0, ((after[0] - before[0]) - (after[1] - before[1])) / wall) if wall > 0 else None
+
+
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')} load {load():.2f}] {message}", file=sys.stderr, flush=True)
 
@@ -657,15 +679,20 @@ def import_times(work: Path, output_dir: Path) -> dict:
         ],
         work,
     )
-    per_root: dict[str, float] = {}
-    pattern = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|( *)(\S+)")
+    own: dict[str, float] = {}  # self time of each package's own modules, whoever imported them
+    pattern = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|\s*(\S+)")
     for line in child["stderr"].splitlines():
         match = pattern.match(line)
-        if match and match.group(3) == " ":  # top-level entry (nested ones are indented)
-            root = match.group(4).split(".")[0]
-            per_root[root] = per_root.get(root, 0.0) + int(match.group(2)) / 1e6
-    top = dict(sorted(per_root.items(), key=lambda kv: -kv[1])[:12])
-    return {"total_s": sum(per_root.values()), "top_s": top, "wall_s_with_importtime": child["wall_s"]}
+        if match:
+            root = match.group(3).split(".")[0].lstrip("_") or match.group(3)
+            own[root] = own.get(root, 0.0) + int(match.group(1)) / 1e6
+    top = dict(sorted(own.items(), key=lambda kv: -kv[1])[:12])
+    return {
+        "total_s": sum(own.values()),
+        "modules": sum(1 for line in child["stderr"].splitlines() if pattern.match(line)),
+        "top_self_s": top,
+        "wall_s_with_importtime": child["wall_s"],
+    }
 
 
 # ----------------------------------------------------------------------------- 3. startup
@@ -889,7 +916,8 @@ def render(results: dict) -> str:
         f"{meta['machine']['torch_threads']}; "
         + ", ".join(f"{k} {v}" for k, v in meta["machine"]["versions"].items()),
         f"load average (1 min): {meta['load_before']:.2f} before, {meta['load_after']:.2f} after; "
-        f"took {meta['seconds']:.0f} s",
+        f"took {meta['seconds']:.0f} s; CPU cores busy with other processes during each section: "
+        + ", ".join(f"{k} {fmt(results[k].get('other_load_cores'), 2)}" for k in SECTIONS if k in results),
     ]
     if "loop" in results:
         loop = results["loop"]
@@ -996,9 +1024,9 @@ def render(results: dict) -> str:
             imp = st["imports"]
             parts += [
                 "",
-                f"`python -X importtime`: {imp['total_s']:.2f} s of imports in total; top packages "
-                "(cumulative):",
-                table(["package", "s"], [[k, v] for k, v in imp["top_s"].items()]),
+                f"`python -X importtime` of that run: {imp['modules']} modules, {imp['total_s']:.2f} s "
+                "of imports; top packages by the time of their own modules:",
+                table(["package", "s"], [[k, v] for k, v in imp["top_self_s"].items()]),
             ]
     if "sweep" in results:
         sw = results["sweep"]
@@ -1141,10 +1169,15 @@ def main(argv: list[str] | None = None) -> dict:
     }
     with tempfile.TemporaryDirectory(prefix="reglab-bench-") as tmp:
         for name in sections:
-            section_started = perf_counter()
+            before = cpu_snapshot()
             results[name] = runners[name](args, Path(tmp))
-            results[name]["seconds"] = perf_counter() - section_started
-            log(f"{name}: done in {results[name]['seconds']:.1f} s")
+            after = cpu_snapshot()
+            results[name]["seconds"] = after[2] - before[2]
+            results[name]["other_load_cores"] = foreign_load(before, after)
+            log(
+                f"{name}: done in {results[name]['seconds']:.1f} s, other processes' load "
+                f"{fmt(results[name]['other_load_cores'], 2)} cores"
+            )
     results["meta"]["load_after"] = load()
     results["meta"]["seconds"] = perf_counter() - started
     results["targets"] = targets(results)
