@@ -1,18 +1,24 @@
 """reglab performance benchmark: framework overhead, penalty cost, start-up and sweeps.
 
-    python scripts/bench.py                          # full benchmark (~6-8 min on 2 cores)
-    python scripts/bench.py --quick                  # tiny sizes: a CI smoke test (< 1 min)
-    python scripts/bench.py --repeats 5 --json outputs/bench.json
+    python scripts/bench.py                          # full benchmark (~7 min on 2 cores)
+    python scripts/bench.py --repeats 5 --wait-for-quiet 600 --json outputs/bench.json  # BENCHMARKS.md
+    python scripts/bench.py --quick --json /tmp/b.json  # tiny sizes: a CI smoke test (~1 min)
     python scripts/bench.py --sections loop,penalty  # some sections only
-    python scripts/bench.py --wait-for-quiet 600     # first wait (up to 600 s) for load < 1.0
 
 Needs only the project's environment: no services, no network; everything it writes
 goes to a temporary folder (the repository's ``outputs/`` is not touched). It prints one
-markdown table per section, then the targets marked met / NOT met and profiler findings;
-``--json PATH`` writes all numbers. Times are medians over ``--repeats`` (default 3);
-every ratio is formed from measurements taken in the same process, interleaved
-(A, B, A, B, ...), so that machine noise affects both sides alike. The load average
-before and after is printed: numbers taken at a load above ~1 (on 2 cores) are noise.
+markdown table per section, then profiler findings and the targets marked met / NOT met;
+``--json PATH`` writes all numbers. Times are medians over ``--repeats`` (default 3; the
+penalty section takes 5 x repeats short rounds, full sweeps ``--sweep-repeats``, default
+1), with the interquartile range of each ratio; every ratio is formed from measurements
+taken in the same process, interleaved (A, B, A, B, ...), so that slow drifts of the
+machine affect both sides alike. Noise from other processes is not cancelled: on 2 cores
+with torch's 2 OpenMP threads, another busy process makes small-model steps several times
+slower. So the benchmark prints the load average before and after and, per section, the
+CPU cores that other processes kept busy meanwhile (from /proc/stat); ``--wait-for-quiet
+S`` first waits up to S seconds for a 1-minute load average below 1.0. ``--quick`` runs
+tiny sizes and its subprocess sections (startup, sweep) at the same time: a smoke test of
+every code path, its numbers are not measurements.
 
 Sections:
 
@@ -50,6 +56,7 @@ with the basic launcher.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -60,11 +67,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from time import perf_counter
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("loop", "penalty", "startup", "sweep")
+SUBPROCESS_SECTIONS = ("startup", "sweep")
 REGULARIZERS = ("none", "l1", "l2", "elastic", "group_lasso")
 SWEEP_GRID = ["regularizer=none,l1,l2,elastic", "dropout=0,0.3,0.5"]
 QUICK_SWEEP_GRID = ["regularizer=none,l1"]
@@ -79,6 +88,15 @@ TARGET_SWEEP_OVERHEAD_S = 0.5
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
+
+
+def spread(values) -> list[float]:
+    """Interquartile range (min-max below 4 values): how much a median can be trusted."""
+    values = sorted(v for v in values if v is not None)
+    if len(values) < 4:
+        return [values[0], values[-1]] if values else []
+    quartiles = statistics.quantiles(values, n=4)
+    return [quartiles[0], quartiles[2]]
 
 
 def load() -> float:
@@ -198,6 +216,137 @@ def _hand_loop(cfg, data, epochs: int) -> tuple[float, float, int]:
     return perf_counter() - started, val_loss, epochs * n_batches
 
 
+def _module_loop(cfg, data, epochs: int) -> float:
+    """The hand loop driving reglab's RegularizedModule (training_step with its penalty and
+    epoch sums, configure_optimizers' two parameter groups, after_step, validation_step with
+    its torchmetrics) without Lightning: reglab's own per-step cost."""
+    import torch
+    from hydra.utils import instantiate
+
+    from reglab.module import RegularizedModule
+
+    torch.manual_seed(cfg.seed)
+    model = instantiate(
+        cfg.model,
+        in_features=data.n_features,
+        out_features=data.n_outputs,
+        input_shape=list(data.input_shape),
+    )
+    module = RegularizedModule(
+        model, instantiate(cfg.regularizer), instantiate(cfg.optimizer), data.task, data.n_outputs
+    )
+    optimizer = module.configure_optimizers()
+    train, val = data.train_dataloader(), data.val_dataloader()
+    lr = optimizer.param_groups[0]["lr"]
+    started = perf_counter()
+    for _ in range(epochs):
+        module.train()
+        for i, batch in enumerate(train):
+            loss = module.training_step(batch, i)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            module.regularizer.after_step(module.penalized, lr)
+        module.eval()
+        with torch.no_grad():
+            for i, batch in enumerate(val):
+                module.validation_step(batch, i)
+            values = module.val_metrics.compute()
+            module.val_metrics.reset()
+            torch.stack([v.float() for v in values.values()]).tolist()
+    return perf_counter() - started
+
+
+def _minimal_lightning(cfg, data, epochs: int) -> float:
+    """A minimal LightningModule (the hand loop's step, penalty and validation loss) fitted by
+    a Trainer built from the same ``trainer`` config: Lightning's own per-step cost."""
+    import lightning as L
+    import torch
+    import torch.nn.functional as F
+    from hydra.utils import instantiate
+
+    strength = float(cfg.regularizer.strength)
+
+    class Minimal(L.LightningModule):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+            self.penalized = [p for p in model.parameters() if p.ndim >= 2]
+            self.val_sum = torch.zeros(2)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            penalty = strength * torch.stack(torch._foreach_norm(self.penalized, 1)).sum()
+            return F.cross_entropy(self.model(x), y) + penalty
+
+        def validation_step(self, batch, batch_idx):
+            x, y = batch
+            out = self.model(x)
+            self.val_sum += torch.stack(
+                (F.cross_entropy(out, y, reduction="sum"), (out.argmax(1) == y).sum().float())
+            )
+
+        def on_validation_epoch_end(self):
+            self.val_sum.tolist()
+            self.val_sum.zero_()
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=float(cfg.optimizer.lr))
+
+    torch.manual_seed(cfg.seed)
+    model = instantiate(
+        cfg.model,
+        in_features=data.n_features,
+        out_features=data.n_outputs,
+        input_shape=list(data.input_shape),
+    )
+    trainer = instantiate(
+        cfg.trainer,
+        max_epochs=epochs,
+        logger=False,
+        callbacks=[],
+        enable_checkpointing=False,
+        default_root_dir=str(Path(cfg.paths.output_dir) / "minimal"),
+    )
+    started = perf_counter()
+    trainer.fit(
+        Minimal(model), train_dataloaders=data.train_dataloader(), val_dataloaders=data.val_dataloader()
+    )
+    return perf_counter() - started
+
+
+def _decomposition(first, epochs: int, repeats: int) -> dict:
+    """hand loop < + reglab's module (no Lightning) < minimal LightningModule < reglab fit,
+    interleaved, digits MLP: where the loop ratio comes from."""
+    import reglab
+
+    cfg, data = first.config, first.data
+    overrides = first.overrides
+    variants = {
+        "hand loop": lambda: _hand_loop(cfg, data, epochs)[0],
+        "hand loop through RegularizedModule (no Lightning)": lambda: _module_loop(cfg, data, epochs),
+        "minimal LightningModule, same Trainer config": lambda: _minimal_lightning(cfg, data, epochs),
+        "reglab fit": lambda: reglab.run(overrides).metrics["fit/seconds"],
+    }
+    for run in variants.values():  # warm-up
+        run()
+    times = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, run in variants.items():
+            times[name].append(run())
+    steps = epochs * len(data.train_dataloader())
+    hand = times["hand loop"]
+    return {
+        name: {
+            "s": median(t),
+            "ms_per_step": 1e3 * median(t) / steps,
+            "ratio_to_hand": median([a / b for a, b in zip(t, hand, strict=True)]),
+            "ratio_spread": spread([a / b for a, b in zip(t, hand, strict=True)]),
+        }
+        for name, t in times.items()
+    }
+
+
 def _mnist1d_available() -> str | None:
     """None when data=mnist1d can run, else why not."""
     if not (ROOT / "conf" / "data" / "mnist1d.yaml").is_file():
@@ -306,6 +455,7 @@ def section_loop(args, work: Path) -> dict:
                 "reglab_s": median(reglab_s),
                 "hand_s": median(hand_s),
                 "ratio": median(ratios),
+                "ratio_spread": spread(ratios),
                 "reglab_ms_per_step": 1e3 * median(reglab_s) / steps,
                 "hand_ms_per_step": 1e3 * median(hand_s) / steps,
                 "overhead_ms_per_step": 1e3 * (median(reglab_s) - median(hand_s)) / steps,
@@ -343,6 +493,11 @@ def section_loop(args, work: Path) -> dict:
             "callbacks_default_s": median(default),
             "ratio": median([d / p for d, p in zip(default, plain, strict=True)]),
         }
+        log("loop: decomposition (reglab's module without Lightning, a minimal LightningModule)")
+        try:
+            out["decomposition"] = _decomposition(first, epochs, args.repeats)
+        except Exception as error:  # a probe of private pieces: report, do not fail the benchmark
+            out["notes"].append(f"decomposition probe skipped: {type(error).__name__}: {error}")
         log("loop: cProfile of one digits fit")
         out["profile"] = _profile_fit(common + cases[0][1], rows[0]["steps"])
     return out
@@ -421,7 +576,8 @@ def section_penalty(args, work: Path) -> dict:
         models.append((f"convnet 1x28x28 (random), batch {conv_batch}", ["model=convnet"]))
     else:
         notes.append("model=convnet not found: no 2-D conv net measured")
-    budget = 0.03 if args.quick else 0.4  # seconds per measurement
+    budget = 0.02 if args.quick else 0.1  # seconds per measurement: short chunks, many rounds
+    rounds = 2 if args.quick else 5 * args.repeats
     rows = []
     for label, overrides in models:
         if "model=convnet" in overrides:
@@ -447,7 +603,7 @@ def section_penalty(args, work: Path) -> dict:
         log(f"penalty: {label}: {count} steps per measurement ({1e3 * per_step:.2f} ms/step)")
         times: dict[str, list[float]] = {name: [] for name in REGULARIZERS}
         ratios: dict[str, list[float]] = {name: [] for name in REGULARIZERS}
-        for r in range(args.repeats):
+        for r in range(rounds):
             order = list(REGULARIZERS[r % len(REGULARIZERS) :] + REGULARIZERS[: r % len(REGULARIZERS)])
             measured = {name: _steps(*built[name], batches, count) for name in order}
             for name in REGULARIZERS:
@@ -460,8 +616,10 @@ def section_penalty(args, work: Path) -> dict:
                     "regularizer": name + (" (penalty mode)" if name == "group_lasso" else ""),
                     "ms_per_step": 1e3 * median(times[name]),
                     "ratio": median(ratios[name]),
+                    "ratio_spread": spread(ratios[name]),
                     "extra_ms_per_step": 1e3 * (median(times[name]) - median(times["none"])),
                     "steps": count,
+                    "rounds": rounds,
                 }
             )
     return {"rows": rows, "notes": notes, "torch_threads": torch.get_num_threads()}
@@ -477,10 +635,14 @@ def child_env() -> dict:
     return env
 
 
+_CHILDREN = itertools.count()
+
+
 def run_child(command: list[str], work: Path, env: dict | None = None, timeout: float = 900) -> dict:
     """Run ``command`` in the repository root; wall time, peak RSS (this child's rusage
     from ``wait4``), exit status, output."""
-    out_path, err_path = work / "child.out", work / "child.err"
+    number = next(_CHILDREN)
+    out_path, err_path = work / f"child{number}.out", work / f"child{number}.err"
     with open(out_path, "w") as out, open(err_path, "w") as err:
         spawned = time.time()
         started = perf_counter()
@@ -646,9 +808,10 @@ PHASE_MEANING = {
 
 def run_phases(overrides: list[str], work: Path, env: dict | None = None) -> dict:
     """``train.py overrides`` through the phase wrapper; phase seconds summing to the wall."""
-    script = work / "phases.py"
+    number = next(_CHILDREN)
+    script = work / f"phases{number}.py"
     script.write_text(PHASE_SCRIPT)
-    target = work / "phases.json"
+    target = work / f"phases{number}.json"
     environment = dict(env or child_env(), REGLAB_BENCH_PHASES=str(target))
     child = run_child([sys.executable, str(script), *overrides], work, env=environment)
     data = json.loads(target.read_text())
@@ -716,8 +879,9 @@ def section_startup(args, work: Path) -> dict:
             rss.append(child["peak_rss_mb"])
         phase_runs.append(run_phases(one_epoch, work))
         log(
-            f"startup: repeat {r + 1}: train.py {walls[-1] if walls else float('nan'):.2f} s, "
-            f"wrapper {phase_runs[-1]['wall_s']:.2f} s"
+            f"startup: repeat {r + 1}: "
+            + (f"train.py {walls[-1]:.2f} s, " if walls else "")
+            + f"phase wrapper {phase_runs[-1]['wall_s']:.2f} s"
         )
     if args.quick:
         walls = [p["wall_s"] for p in phase_runs]
@@ -808,12 +972,25 @@ def section_sweep(args, work: Path) -> dict:
     grid = QUICK_SWEEP_GRID if args.quick else SWEEP_GRID
     epochs = 1 if args.quick else 2
     repeats = 1 if args.quick else args.sweep_repeats
+    launchers = (("basic", []), ("joblib n_jobs=2", JOBLIB))
+    if args.quick:  # a smoke test: both launchers at once (see --quick in the module docstring)
+        log(f"sweep: basic and joblib at once, {' '.join(grid)}")
+        with ThreadPoolExecutor(len(launchers)) as pool:
+            futures = [
+                pool.submit(_sweep, grid, launcher, epochs, work, f"sweep_{label.split()[0]}")
+                for label, launcher in launchers
+            ]
+            done = {label: [future.result()] for (label, _), future in zip(launchers, futures, strict=True)}
+    else:
+        done = {}
+        for label, launcher in launchers:
+            done[label] = []
+            for r in range(repeats):
+                log(f"sweep: {label}, {len(grid)}-knob grid, repeat {r + 1}")
+                done[label].append(_sweep(grid, launcher, epochs, work, f"sweep_{label.split()[0]}_{r}"))
     rows = []
-    for label, launcher in (("basic", []), ("joblib n_jobs=2", JOBLIB)):
-        measured = []
-        for r in range(repeats):
-            log(f"sweep: {label}, {len(grid)}-knob grid, repeat {r + 1}")
-            measured.append(_sweep(grid, launcher, epochs, work, f"sweep_{label.split()[0]}_{r}"))
+    for label, _ in launchers:
+        measured = done[label]
         row = {"launcher": label, "grid": " ".join(grid), "epochs": epochs}
         for key in measured[0]:
             row[key] = median([m[key] for m in measured])
@@ -848,10 +1025,14 @@ def fmt(value, digits=3) -> str:
     return str(value)
 
 
+def span(bounds: list[float], digits: int = 2) -> str:
+    return f"({bounds[0]:.{digits}f}-{bounds[1]:.{digits}f})" if bounds else ""
+
+
 def table(headers: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return "\n" + "\n".join(lines) + "\n"  # blank lines around: a markdown table ends at one
 
 
 def targets(results: dict) -> list[dict]:
@@ -912,6 +1093,11 @@ def render(results: dict) -> str:
     meta = results["meta"]
     parts = [
         f"# reglab benchmark ({'quick' if meta['quick'] else 'full'}, repeats {meta['repeats']})",
+        *(
+            ["--quick: tiny sizes, subprocesses run concurrently: a smoke test, not a measurement"]
+            if meta["quick"]
+            else []
+        ),
         f"machine: {meta['machine']['cpu']}, {meta['machine']['cores']} cores, torch threads "
         f"{meta['machine']['torch_threads']}; "
         + ", ".join(f"{k} {v}" for k, v in meta["machine"]["versions"].items()),
@@ -931,11 +1117,11 @@ def render(results: dict) -> str:
                     "steps",
                     "reglab fit s",
                     "hand loop s",
-                    "ratio",
+                    "ratio (IQR)",
                     "reglab ms/step",
                     "hand ms/step",
                     "overhead ms/step",
-                    "|d val/loss|",
+                    "abs diff val/loss",
                 ],
                 [
                     [
@@ -944,7 +1130,7 @@ def render(results: dict) -> str:
                         r["steps"],
                         r["reglab_s"],
                         r["hand_s"],
-                        f"{r['ratio']:.2f}x",
+                        f"{r['ratio']:.2f}x {span(r['ratio_spread'])}",
                         r["reglab_ms_per_step"],
                         r["hand_ms_per_step"],
                         r["overhead_ms_per_step"],
@@ -954,13 +1140,25 @@ def render(results: dict) -> str:
                 ],
             ),
         ]
-        parts += [f"note: {n}" for n in loop["notes"]]
+        parts += [f"note: {n}\n" for n in loop["notes"]]
         if "threads_probe" in loop:
             p = loop["threads_probe"]
             parts.append(
                 f"probe: hand loop on 1 thread / on {p['threads']} threads = {p['ratio_1_thread']:.2f}x "
                 f"({p['hand_1_thread_s']:.3f} s vs {p['hand_s']:.3f} s)"
             )
+        if "decomposition" in loop:
+            parts += [
+                "",
+                "decomposition (digits MLP, interleaved, medians):",
+                table(
+                    ["variant", "s", "ms/step", "ratio to hand loop (IQR)"],
+                    [
+                        [k, v["s"], v["ms_per_step"], f"{v['ratio_to_hand']:.2f}x {span(v['ratio_spread'])}"]
+                        for k, v in loop["decomposition"].items()
+                    ],
+                ),
+            ]
         if "callbacks_probe" in loop:
             p = loop["callbacks_probe"]
             parts.append(
@@ -973,21 +1171,21 @@ def render(results: dict) -> str:
             "",
             "## 2. penalty: training step with each regularizer vs none",
             table(
-                ["model", "regularizer", "ms/step", "ratio to none", "extra ms/step", "steps"],
+                ["model", "regularizer", "ms/step", "ratio to none (IQR)", "extra ms/step", "steps x rounds"],
                 [
                     [
                         r["model"],
                         r["regularizer"],
                         r["ms_per_step"],
-                        f"{r['ratio']:.3f}",
+                        f"{r['ratio']:.3f} {span(r['ratio_spread'], 3)}",
                         r["extra_ms_per_step"],
-                        r["steps"],
+                        f"{r['steps']} x {r['rounds']}",
                     ]
                     for r in pen["rows"]
                 ],
             ),
         ]
-        parts += [f"note: {n}" for n in pen["notes"]]
+        parts += [f"note: {n}\n" for n in pen["notes"]]
     if "startup" in results:
         st = results["startup"]
         rows = [
@@ -1102,7 +1300,7 @@ def render(results: dict) -> str:
             ],
         ),
     ]
-    return "\n".join(parts)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(parts)).strip() + "\n"
 
 
 def wait_for_quiet(limit_s: float, threshold: float = 1.0) -> None:
@@ -1167,17 +1365,24 @@ def main(argv: list[str] | None = None) -> dict:
         "startup": section_startup,
         "sweep": section_sweep,
     }
+    # --quick: the subprocess sections run at the same time (a smoke test, not a measurement)
+    steps = [[name] for name in sections if not (args.quick and name in SUBPROCESS_SECTIONS)]
+    steps += [[name for name in sections if name in SUBPROCESS_SECTIONS]] if args.quick else []
     with tempfile.TemporaryDirectory(prefix="reglab-bench-") as tmp:
-        for name in sections:
+        for names in (step for step in steps if step):
             before = cpu_snapshot()
-            results[name] = runners[name](args, Path(tmp))
+            with ThreadPoolExecutor(len(names)) as pool:
+                futures = {name: pool.submit(runners[name], args, Path(tmp)) for name in names}
+                for name, future in futures.items():
+                    results[name] = future.result()
             after = cpu_snapshot()
-            results[name]["seconds"] = after[2] - before[2]
-            results[name]["other_load_cores"] = foreign_load(before, after)
-            log(
-                f"{name}: done in {results[name]['seconds']:.1f} s, other processes' load "
-                f"{fmt(results[name]['other_load_cores'], 2)} cores"
-            )
+            for name in names:
+                results[name]["seconds"] = after[2] - before[2]
+                results[name]["other_load_cores"] = foreign_load(before, after)
+                log(
+                    f"{name}: done in {results[name]['seconds']:.1f} s, other processes' load "
+                    f"{fmt(results[name]['other_load_cores'], 2)} cores"
+                )
     results["meta"]["load_after"] = load()
     results["meta"]["seconds"] = perf_counter() - started
     results["targets"] = targets(results)

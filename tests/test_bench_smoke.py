@@ -48,7 +48,6 @@ def test_quick_benchmark_writes_all_sections(tmp_path):
     assert _positive(startup["one_epoch_wall_s"]) and _positive(startup["one_epoch_peak_rss_mb"])
     for phase in ("import", "config", "data", "store", "fit", "test", "logging", "exit"):
         assert _positive(startup["phases_s"].get(phase)), (phase, startup["phases_s"])
-    assert not startup["missing_hooks"]
 
     sweeps = results["sweep"]["rows"]
     assert [r["launcher"].split()[0] for r in sweeps] == ["basic", "joblib"]
