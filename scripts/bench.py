@@ -170,7 +170,9 @@ def _hand_loop(cfg, data, epochs: int) -> tuple[float, float, int]:
     """A minimal PyTorch loop doing what reglab's fit does; returns (seconds, final val
     loss, optimizer steps). Same init (seeded like reglab.pipeline.train), same batch
     order (InMemoryBatches: randperm from a generator seeded with data.seed, a trailing
-    single-sample batch skipped), same L1 penalty, same per-epoch validation pass."""
+    single-sample batch skipped), same L1 penalty (as reglab applies it: its sub-gradient
+    added to the gradients after backward, its value computed once per epoch), same
+    per-epoch validation pass."""
     import torch
     import torch.nn.functional as F
     from hydra.utils import instantiate
@@ -200,19 +202,22 @@ def _hand_loop(cfg, data, epochs: int) -> tuple[float, float, int]:
             index = order[i * b : (i + 1) * b]
             xb, yb = x.index_select(0, index), y.index_select(0, index)
             loss = F.cross_entropy(model(xb), yb)
-            loss = loss + strength * torch.stack(torch._foreach_norm(weights, 1)).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            with torch.no_grad():
+                grads = [w.grad for w in weights]
+                torch._foreach_add_(grads, torch._foreach_sign(weights), alpha=strength)
             optimizer.step()
         model.eval()
         with torch.no_grad():
+            penalty = strength * torch.stack(torch._foreach_norm(weights, 1)).sum()
             sums = torch.zeros(2)
             for start in range(0, len(xv), eb):
                 out, target = model(xv[start : start + eb]), yv[start : start + eb]
                 sums += torch.stack(
                     (F.cross_entropy(out, target, reduction="sum"), (out.argmax(1) == target).sum().float())
                 )
-            val_loss = (sums[0] / len(xv)).item()
+            val_loss, _ = torch.stack((sums[0] / len(xv), penalty)).tolist()
     return perf_counter() - started, val_loss, epochs * n_batches
 
 
@@ -245,6 +250,7 @@ def _module_loop(cfg, data, epochs: int) -> float:
             loss = module.training_step(batch, i)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            module.on_before_optimizer_step(optimizer)
             optimizer.step()
             module.regularizer.after_step(module.penalized, lr)
         module.eval()
@@ -276,8 +282,12 @@ def _minimal_lightning(cfg, data, epochs: int) -> float:
 
         def training_step(self, batch, batch_idx):
             x, y = batch
-            penalty = strength * torch.stack(torch._foreach_norm(self.penalized, 1)).sum()
-            return F.cross_entropy(self.model(x), y) + penalty
+            return F.cross_entropy(self.model(x), y)
+
+        @torch.no_grad()
+        def on_before_optimizer_step(self, optimizer):
+            grads = [w.grad for w in self.penalized]
+            torch._foreach_add_(grads, torch._foreach_sign(self.penalized), alpha=strength)
 
         def validation_step(self, batch, batch_idx):
             x, y = batch
@@ -546,6 +556,7 @@ def _steps(module, optimizer, batches, count: int) -> float:
         optimizer.zero_grad(set_to_none=True)
         loss = module.training_step(batch, i)
         loss.backward()
+        module.on_before_optimizer_step(optimizer)
         optimizer.step()
         regularizer.after_step(penalized, lr)
     return (perf_counter() - started) / count
@@ -679,8 +690,9 @@ def run_child(command: list[str], work: Path, env: dict | None = None, timeout: 
 # on the functions of each phase; time is attributed exclusively (a phase nested in
 # another pauses it). Functions that no longer exist are listed as missing.
 PHASE_SCRIPT = r"""
-import functools, json, os, sys, time
+import functools, gc, json, os, sys, time
 T_START = time.time()
+gc.disable()  # as reglab.cli.main does, until the first job's reglab.startup.import_run_modules
 from collections import defaultdict
 from time import perf_counter
 

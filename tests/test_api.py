@@ -50,6 +50,23 @@ def test_same_seed_same_metrics_other_seed_other_metrics():
     assert first["test/loss"] != other["test/loss"]
 
 
+@pytest.mark.parametrize("regularizer", ["elastic", "l1", "group_lasso"])
+def test_train_penalty_is_the_penalty_of_the_epochs_final_weights(regularizer):
+    result = reglab.run([f"regularizer={regularizer}", "regularizer.strength=0.01", "logger=none",
+                         "callbacks=none", "trainer.max_epochs=3"])
+    from hydra.utils import instantiate
+
+    history = result.history
+    regularizer = instantiate(result.config.regularizer)
+    final = regularizer.penalty(regularizer.select(result.model)).item()
+    assert history["train/penalty"][-1] == pytest.approx(final, rel=1e-6)
+    assert len(set(history["train/penalty"])) == 3  # one value per epoch, and they change
+    for loss, data_loss, penalty in zip(
+        history["train/loss"], history["train/data_loss"], history["train/penalty"], strict=True
+    ):
+        assert loss == pytest.approx(data_loss + penalty, rel=1e-6)
+
+
 def test_long_param_values_are_kept_whole(output_dir):
     hidden = [3] * 120  # "[3, 3, ...]" is 360 characters: over MLflow's old 250 limit
     result = reglab.run([

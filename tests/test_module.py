@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from reglab.data import CLASSIFICATION, REGRESSION
 from reglab.models import MLP, LinearModel
 from reglab.module import NEAR_ZERO, RegularizedModule, weight_statistics
-from reglab.regularizers import L1, L2, ElasticNet, NoPenalty
+from reglab.regularizers import L1, L2, ElasticNet, GroupLasso, NoPenalty, Regularizer, adds_own_gradient
 
 
 def sgd(params):
@@ -38,16 +38,13 @@ def regression_batch():
 
 
 @pytest.mark.parametrize(
-    "regularizer,strength,l1_ratio",
-    [
-        (ElasticNet(0.05, l1_ratio=0.3), 0.05, 0.3),
-        (L1(0.02), 0.02, 1.0),
-        (L2(0.5), 0.5, 0.0),
-        (ElasticNet(0.1, l1_ratio=0.5, include_bias=True), 0.1, 0.5),
-    ],
+    "regularizer",
+    [ElasticNet(0.05, l1_ratio=0.3), L1(0.02), L2(0.5), ElasticNet(0.1, include_bias=True), NoPenalty()],
     ids=repr,
 )
-def test_training_step_classification_is_data_loss_plus_penalty(regularizer, strength, l1_ratio):
+def test_training_step_returns_the_data_loss_and_sums_it(regularizer):
+    """Built-in penalties reach the gradient through the optimizer-step hook, so the
+    step's loss is the data loss; the epoch sums hold sum(n * data loss), correct, n."""
     torch.manual_seed(0)
     model = MLP(6, 4, hidden=[8, 5], batchnorm=True)
     module = RegularizedModule(model, regularizer, sgd, task=CLASSIFICATION, n_outputs=4)
@@ -57,25 +54,12 @@ def test_training_step_classification_is_data_loss_plus_penalty(regularizer, str
     loss = module.training_step((x, y), 0)
 
     with torch.no_grad():
-        data_loss = F.cross_entropy(model(x), y).item()  # deterministic: no dropout
-    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
-    weights = [m.weight for m in linears]
-    if regularizer.include_bias:
-        weights += [m.bias for m in linears]
-    penalty = manual_penalty(weights, strength, l1_ratio)
-    assert penalty > 0
+        output = model(x)  # deterministic: no dropout
     assert loss.ndim == 0 and loss.requires_grad
-    assert loss.item() == pytest.approx(data_loss + penalty, rel=1e-6)
-
-    # the epoch accumulators hold sample-weighted sums of loss, data loss, penalty, the
-    # number of correct predictions and n
-    sums = module._train_sums.tolist()
-    assert sums[4] == 12
-    with torch.no_grad():
-        assert sums[3] == (model(x).argmax(dim=1) == y).sum().item()
-    assert sums[0] == pytest.approx(12 * (data_loss + penalty), rel=1e-6)
-    assert sums[1] == pytest.approx(12 * data_loss, rel=1e-6)
-    assert sums[2] == pytest.approx(12 * penalty, rel=1e-6)
+    assert loss.item() == pytest.approx(F.cross_entropy(output, y).item(), rel=1e-6)
+    data_sum, correct, n = module._train_sums.tolist()
+    assert n == 12 and correct == (output.argmax(dim=1) == y).sum().item()
+    assert data_sum == pytest.approx(12 * loss.item(), rel=1e-6)
 
 
 def test_training_step_regression_uses_mse():
@@ -86,41 +70,63 @@ def test_training_step_regression_uses_mse():
     loss = module.training_step((x, y), 0)
     with torch.no_grad():
         residual = x @ model.weight.T + model.bias - y
-        data_loss = residual.square().mean().item()
-    penalty = 0.5 * 0.3 * model.weight.detach().square().sum().item()  # bias not penalized
-    assert loss.item() == pytest.approx(data_loss + penalty, rel=1e-6)
+    assert loss.item() == pytest.approx(residual.square().mean().item(), rel=1e-6)
 
 
-def test_training_step_without_penalty_is_data_loss():
-    torch.manual_seed(0)
-    model = MLP(6, 4, hidden=[8])
-    module = RegularizedModule(model, NoPenalty(), sgd, task=CLASSIFICATION, n_outputs=4)
-    x, y = classification_batch()
-    loss = module.training_step((x, y), 0)
-    with torch.no_grad():
-        assert loss.item() == pytest.approx(F.cross_entropy(model(x), y).item(), rel=1e-7)
-    assert module._train_sums[2].item() == 0.0
+class _SquaredSum(Regularizer):
+    """A user regularizer without add_gradient: autograd must differentiate it."""
+
+    def __init__(self, strength: float) -> None:
+        super().__init__()
+        self.strength = strength
+
+    def penalty(self, weights):
+        return self.strength * sum(w.square().sum() for w in weights)
 
 
-def test_training_step_gradient_includes_penalty_gradient():
+class _ElasticNetVariant(ElasticNet):
+    """Overrides penalty only: must not inherit ElasticNet's gradient."""
+
+    def penalty(self, weights):
+        return 3.0 * super().penalty(weights)
+
+
+@pytest.mark.parametrize(
+    "regularizer",
+    [
+        ElasticNet(0.2, l1_ratio=0.4),
+        L1(0.3),
+        L2(0.5),
+        ElasticNet(0.1, l1_ratio=0.7, include_bias=True),
+        GroupLasso(0.2, mode="penalty"),
+        NoPenalty(),
+        _SquaredSum(0.25),
+        _ElasticNetVariant(0.2, l1_ratio=0.4),
+    ],
+    ids=lambda r: type(r).__name__ + ("+bias" if r.include_bias else ""),
+)
+def test_step_gradient_is_autograds_gradient_of_data_loss_plus_penalty(regularizer):
+    """training_step + backward + on_before_optimizer_step leave in .grad exactly the
+    gradient of data_loss + penalty, whichever path the regularizer takes."""
     torch.manual_seed(0)
     model = MLP(6, 4, hidden=[8]).double()
-    module = RegularizedModule(model, ElasticNet(0.2, 0.4), sgd, task=CLASSIFICATION, n_outputs=4)
+    with torch.no_grad():
+        model[0].weight[:2].zero_()  # exact zeros: sign(0) = 0 and a dead unit for group lasso
+    module = RegularizedModule(model, regularizer, sgd, task=CLASSIFICATION, n_outputs=4)
+    optimizer = module.configure_optimizers()
     x, y = classification_batch()
     x = x.double()
+
     module.training_step((x, y), 0).backward()
+    module.on_before_optimizer_step(optimizer)
     grads = {n: p.grad.clone() for n, p in model.named_parameters()}
 
-    model.zero_grad()
-    F.cross_entropy(model(x), y).backward()
+    model.zero_grad(set_to_none=True)
+    (F.cross_entropy(model(x), y) + regularizer.penalty(regularizer.select(model))).backward()
     for name, p in model.named_parameters():
-        extra = grads[name] - p.grad
-        if name.endswith("weight"):
-            w = p.detach()
-            expected = 0.2 * (0.4 * w.sign() + 0.6 * w)
-        else:
-            expected = torch.zeros_like(p)
-        torch.testing.assert_close(extra, expected, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(grads[name], p.grad, rtol=1e-12, atol=1e-14, msg=name)
+    assert module.penalty_by_hook == adds_own_gradient(regularizer)
+    assert module.penalty_in_graph == (not adds_own_gradient(regularizer))
 
 
 def test_training_sums_accumulate_and_reset():
@@ -130,10 +136,10 @@ def test_training_sums_accumulate_and_reset():
     x, y = classification_batch()
     first = module.training_step((x, y), 0).item()
     second = module.training_step((x[:5], y[:5]), 1).item()
-    assert module._train_sums[4].item() == 17
+    assert module._train_sums[2].item() == 17
     assert module._train_sums[0].item() == pytest.approx(12 * first + 5 * second, rel=1e-6)
     module.on_train_epoch_start()
-    assert torch.equal(module._train_sums, torch.zeros(5))
+    assert torch.equal(module._train_sums, torch.zeros(3))
 
 
 def test_module_selects_penalized_and_monitored_weights():

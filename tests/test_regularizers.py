@@ -10,7 +10,16 @@ import torch
 from torch import nn
 
 from reglab.models import MLP
-from reglab.regularizers import L1, L2, ElasticNet, NoPenalty, Regularizer, select_weights
+from reglab.regularizers import (
+    L1,
+    L2,
+    ElasticNet,
+    GroupLasso,
+    NoPenalty,
+    Regularizer,
+    adds_own_gradient,
+    select_weights,
+)
 
 STRENGTHS = [0.0, 1e-3, 0.5, 2.0]
 L1_RATIOS = [0.0, 0.25, 0.5, 0.8, 1.0]
@@ -122,6 +131,56 @@ def test_gradient_matches_formula(kind, strength, l1_ratio):
     for w in weights:
         assert w.grad is not None
         np.testing.assert_allclose(w.grad.numpy(), formula_grad(w, s, r), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind,strength,l1_ratio", CASES)
+def test_add_gradient_equals_autograd_on_top_of_an_existing_gradient(kind, strength, l1_ratio):
+    reg, _, _ = build(kind, strength, l1_ratio)
+    by_autograd, direct = make_weights(), make_weights()
+    for w in by_autograd[:2] + direct[:2]:
+        w.grad = torch.full_like(w, 0.125)  # a data-loss gradient already there
+    (sum((w * 0.125).sum() for w in by_autograd[2:]) + reg.penalty(by_autograd)).backward()
+    reg.add_gradient(direct)  # direct[2] has no .grad yet: counts as zero
+    for a, b in zip(by_autograd, direct, strict=True):
+        expected = a.grad - (0.125 if a is by_autograd[2] else 0)
+        if b.grad is None:  # no penalty, no gradient where there was none, as with autograd
+            assert kind == "none" and b is direct[2]
+        else:
+            np.testing.assert_allclose(b.grad.numpy(), expected.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_group_lasso_add_gradient_equals_autograd_for_conv_kernels_and_dead_units():
+    gen = torch.Generator().manual_seed(0)
+    kernels = [torch.randn(shape, generator=gen, dtype=torch.float64) for shape in [(4, 3, 3, 3), (5, 4)]]
+    kernels[0][1].zero_()  # a dead filter: sub-gradient 0
+    by_autograd = [k.clone().requires_grad_() for k in kernels]
+    direct = [k.clone().requires_grad_() for k in kernels]
+    reg = GroupLasso(0.3, mode="penalty")
+    reg.penalty(by_autograd).backward()
+    reg.add_gradient(direct)
+    for a, b in zip(by_autograd, direct, strict=True):
+        np.testing.assert_allclose(b.grad.numpy(), a.grad.numpy(), rtol=1e-12, atol=1e-14)
+    assert torch.equal(direct[0].grad[1], torch.zeros(3, 3, 3, dtype=torch.float64))
+
+
+def test_only_a_class_that_owns_its_penalty_owns_its_gradient():
+    class Custom(Regularizer):
+        def penalty(self, weights):
+            return sum(w.abs().sum() for w in weights)
+
+    class Tripled(ElasticNet):
+        def penalty(self, weights):
+            return 3 * super().penalty(weights)
+
+    class WithGradient(Tripled):
+        def add_gradient(self, weights):
+            pass
+
+    built_in = (L1(0.1), L2(0.1), ElasticNet(0.1), NoPenalty(), GroupLasso(0.1))
+    assert all(adds_own_gradient(r) for r in built_in)
+    assert not adds_own_gradient(Custom())
+    assert not adds_own_gradient(Tripled(0.1))
+    assert adds_own_gradient(WithGradient(0.1))
 
 
 def test_l1_gradient_at_exact_zero_is_zero():

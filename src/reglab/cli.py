@@ -7,6 +7,7 @@ A config error ends the process with exit status 2 and one line on stderr.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from reglab.config import CONFIG_NAME, ConfigError, find_config_dir, group_choices, prepare_environment
+from reglab.startup import import_run_modules
 
 CONFIG_ERROR_STATUS = 2
 OBJECTIVE = "fit/best_val_loss"  # what a job returns to Hydra's sweeper
@@ -40,6 +42,7 @@ def _job(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    import_run_modules(with_mlflow=bool(cfg.logger.enabled))
     from reglab.pipeline import train
 
     hydra_cfg = HydraConfig.get()
@@ -115,8 +118,17 @@ def _finished_before(cfg: DictConfig, config_hash: str):
 
 
 def main() -> None:
-    import hydra
+    """Entry point. The garbage collector stays off until the first job has imported its
+    modules (:func:`reglab.startup.import_run_modules`; Hydra, OmegaConf and a sweep's
+    MLflow parent run come before that), and everything alive is frozen before the
+    interpreter exits, whose final collections would otherwise walk all of it again."""
+    gc.disable()
+    try:
+        import hydra
 
-    config_dir = find_config_dir()
-    prepare_environment(config_dir)
-    hydra.main(config_path=str(config_dir), config_name=CONFIG_NAME, version_base="1.3")(_job)()
+        config_dir = find_config_dir()
+        prepare_environment(config_dir)
+        hydra.main(config_path=str(config_dir), config_name=CONFIG_NAME, version_base="1.3")(_job)()
+    finally:
+        gc.freeze()
+        gc.enable()

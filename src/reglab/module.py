@@ -4,10 +4,10 @@ Data loss is cross-entropy for classification and mean squared error for regress
 Metrics are accumulated on the device during an epoch and logged once at its end
 (no per-step logging calls or host syncs):
 
-- ``train/loss`` (data loss + penalty), ``train/data_loss``, ``train/penalty`` and, for
-  classification, ``train/acc``: sample-weighted means over the epoch's batches, in
-  training mode (dropout active); the penalty is reported even when a proximal
-  regularizer applies it outside the loss;
+- ``train/data_loss`` and, for classification, ``train/acc``: sample-weighted means over
+  the epoch's batches, in training mode (dropout active); ``train/penalty``: the penalty
+  of the weights at the end of the epoch (reported also when a proximal regularizer
+  applies it outside the loss); ``train/loss`` = ``train/data_loss + train/penalty``;
 - ``val/loss`` (data loss only: the penalty does not depend on the data) and, by task,
   classification ``val/acc``, ``val/f1`` (macro) and ``val/ece`` (expected calibration
   error, 15 bins), regression ``val/mse``, ``val/mae``, ``val/r2``; the same under ``test/``;
@@ -28,7 +28,7 @@ import torchmetrics
 from torch import Tensor, nn
 
 from reglab.data import CLASSIFICATION
-from reglab.regularizers import Regularizer, select_weights
+from reglab.regularizers import Regularizer, adds_own_gradient, select_weights
 
 NEAR_ZERO = 1e-3
 
@@ -66,7 +66,15 @@ def _stage_metrics(task: str, n_outputs: int) -> torchmetrics.MetricCollection:
 
 
 class RegularizedModule(L.LightningModule):
-    """Trains ``model`` on ``task`` with ``regularizer``'s penalty added to the loss."""
+    """Trains ``model`` on ``task`` with ``regularizer``'s penalty added to the loss.
+
+    The gradient of ``data_loss + penalty`` is formed in two parts: autograd
+    differentiates the data loss, and a regularizer that knows its own gradient
+    (:func:`reglab.regularizers.adds_own_gradient`) adds it to ``.grad`` in
+    ``on_before_optimizer_step``, once per optimizer step, after gradient accumulation
+    and mixed-precision unscaling and before gradient clipping, where autograd's would
+    be. Other regularizers' penalties are added to the loss.
+    """
 
     def __init__(
         self,
@@ -82,11 +90,13 @@ class RegularizedModule(L.LightningModule):
         self.optimizer_factory = optimizer
         self.task = task
         self.penalized = regularizer.select(model)
+        self.penalty_in_graph = regularizer.in_loss and not adds_own_gradient(regularizer)
+        self.penalty_by_hook = regularizer.in_loss and not self.penalty_in_graph
         self.weights = select_weights(model)
         self.val_metrics = _stage_metrics(task, n_outputs).clone(prefix="val/")
         self.test_metrics = _stage_metrics(task, n_outputs).clone(prefix="test/")
         self.history: dict[str, list[float]] = defaultdict(list)
-        self.register_buffer("_train_sums", torch.zeros(5), persistent=False)
+        self.register_buffer("_train_sums", torch.zeros(3), persistent=False)
         self.register_buffer("_eval_sums", torch.zeros(2), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -101,20 +111,18 @@ class RegularizedModule(L.LightningModule):
         x, y = batch
         output = self.model(x)
         data_loss = self.data_loss(output, y)
-        if self.regularizer.in_loss:
-            penalty = self.regularizer.penalty(self.penalized)
-            loss = data_loss + penalty
-        else:  # applied by after_step; reported only
-            with torch.no_grad():
-                penalty = self.regularizer.penalty(self.penalized)
-            loss = data_loss
         n = len(y)
-        parts = torch.stack((data_loss.detach() + penalty.detach(), data_loss.detach(), penalty.detach()))
-        self._train_sums[:3].add_(parts * n)
+        self._train_sums[0].add_(data_loss.detach() * n)
         if self.task == CLASSIFICATION:
-            self._train_sums[3].add_((output.detach().argmax(dim=1) == y).sum())
-        self._train_sums[4].add_(n)
-        return loss
+            self._train_sums[1].add_((output.detach().argmax(dim=1) == y).sum())
+        self._train_sums[2].add_(n)
+        if self.penalty_in_graph:
+            return data_loss + self.regularizer.penalty(self.penalized)
+        return data_loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.penalty_by_hook:
+            self.regularizer.add_gradient(self.penalized)
 
     def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
         """The optimizer's step, then the regularizer's (proximal operator or constraint)
@@ -127,10 +135,12 @@ class RegularizedModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         sums = self._summed_over_processes(self._train_sums)
-        means = sums[:4] / sums[4]
-        metrics = {"train/loss": means[0], "train/data_loss": means[1], "train/penalty": means[2]}
+        means = sums[:2] / sums[2]
+        with torch.no_grad():
+            penalty = self.regularizer.penalty(self.penalized).to(means)
+        metrics = {"train/loss": means[0] + penalty, "train/data_loss": means[0], "train/penalty": penalty}
         if self.task == CLASSIFICATION:
-            metrics["train/acc"] = means[3]
+            metrics["train/acc"] = means[1]
         metrics.update(weight_statistics(self.weights))
         metrics.update(self.regularizer.metrics(self.penalized))
         self._publish(metrics)

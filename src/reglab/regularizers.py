@@ -13,9 +13,12 @@ parameters (batch-norm scale and shift) never.
 
 Two ways to apply a penalty (``mode``):
 
-- ``penalty`` (default): the term is added to the loss and autograd differentiates it;
-  for L1 that is the sub-gradient ``sign(w)``, which shrinks weights but almost never
-  makes them exactly zero.
+- ``penalty`` (default): the penalty's gradient joins the data loss's gradient; for L1
+  that is the sub-gradient ``sign(w)``, which shrinks weights but almost never makes them
+  exactly zero. The built-in penalties add their closed-form gradient straight to
+  ``w.grad`` (:meth:`Regularizer.add_gradient`: two fused passes over the weights),
+  which is exactly what autograd would compute for ``data_loss + penalty`` at a fraction
+  of the cost (no penalty graph to build and walk every step).
 - ``proximal``: the optimizer sees the data loss only, and after every optimizer step
   the weights are mapped through the penalty's proximal operator with the step's
   learning rate ``lr``. For the elastic net (``s`` = strength, ``rho`` = l1_ratio)::
@@ -32,7 +35,9 @@ Two ways to apply a penalty (``mode``):
 Writing your own regularizer: subclass :class:`Regularizer`, implement
 :meth:`Regularizer.penalty` (and :meth:`Regularizer.after_step` for a proximal step or
 a constraint) and point ``regularizer._target_`` at the class. Its constructor receives
-the other keys of the ``regularizer`` config.
+the other keys of the ``regularizer`` config. Autograd differentiates ``penalty`` unless
+the class also implements :meth:`Regularizer.add_gradient` (see
+:func:`adds_own_gradient`).
 """
 
 from __future__ import annotations
@@ -66,9 +71,11 @@ def select_weights(model: nn.Module, include_bias: bool = False) -> list[nn.Para
 class Regularizer:
     """A penalty on a list of weight tensors, and optionally a step after each update.
 
-    The training module calls :meth:`penalty` every step with the tensors chosen by
-    :meth:`select`; it adds the result to the loss when ``in_loss`` is true and only
-    reports it otherwise. After every optimizer step it calls :meth:`after_step`.
+    When ``in_loss`` is true the training module adds the penalty's gradient to the data
+    loss's every step: through :meth:`add_gradient` when the class implements it for its
+    :meth:`penalty`, otherwise by adding :meth:`penalty` to the loss for autograd. After
+    every optimizer step it calls :meth:`after_step`; at the end of every epoch it reports
+    :meth:`penalty` of the current weights and :meth:`metrics`.
     """
 
     in_loss = True
@@ -84,6 +91,12 @@ class Regularizer:
         """Scalar penalty for ``weights``; differentiable where it is non-zero."""
         raise NotImplementedError
 
+    def add_gradient(self, weights: Sequence[Tensor]) -> None:
+        """Optional: add ``d penalty / d w`` to every ``w.grad`` in place (a missing
+        ``.grad`` counts as zero). Called after the backward pass, before the optimizer
+        step; must equal autograd's gradient of :meth:`penalty`."""
+        raise NotImplementedError
+
     def after_step(self, weights: Sequence[Tensor], lr: float) -> None:
         """Called after each optimizer step with its learning rate; no-op by default."""
 
@@ -94,6 +107,29 @@ class Regularizer:
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({fields})"
+
+
+def _owner(cls: type, method: str) -> type:
+    return next(c for c in cls.__mro__ if method in vars(c))
+
+
+def adds_own_gradient(regularizer: Regularizer) -> bool:
+    """Whether ``regularizer`` supplies the gradient of its own :meth:`~Regularizer.penalty`:
+    it implements :meth:`~Regularizer.add_gradient` in the class that defines ``penalty``
+    or in a subclass of it. A subclass that overrides ``penalty`` alone (say, of
+    :class:`ElasticNet`) does not inherit the parent's gradient: autograd differentiates it.
+    """
+    cls = type(regularizer)
+    gradient_owner = _owner(cls, "add_gradient")
+    return gradient_owner is not Regularizer and issubclass(gradient_owner, _owner(cls, "penalty"))
+
+
+def _grads(weights: Sequence[Tensor]) -> list[Tensor]:
+    """The ``.grad`` of every tensor, zeros where backward left none (an unused weight)."""
+    for w in weights:
+        if w.grad is None:
+            w.grad = torch.zeros_like(w)
+    return [w.grad for w in weights]
 
 
 def _zero(weights: Sequence[Tensor]) -> Tensor:
@@ -125,6 +161,9 @@ class NoPenalty(Regularizer):
 
     def penalty(self, weights: Sequence[Tensor]) -> Tensor:
         return _zero(weights)
+
+    def add_gradient(self, weights: Sequence[Tensor]) -> None:
+        """The gradient of zero: nothing to add."""
 
 
 class ElasticNet(Regularizer):
@@ -162,6 +201,18 @@ class ElasticNet(Regularizer):
             squared_l2 = torch.stack(torch._foreach_norm(weights, 2)).square().sum()
             total = total + 0.5 * (1.0 - self.l1_ratio) * squared_l2
         return self.strength * total
+
+    @torch.no_grad()
+    def add_gradient(self, weights: Sequence[Tensor]) -> None:
+        """``grad += strength * (l1_ratio * sign(w) + (1 - l1_ratio) * w)``, fused over the
+        tensors; ``sign(0) = 0``, the sub-gradient autograd takes for ``|w|`` at zero."""
+        grads = _grads(weights)
+        if self.strength == 0 or not weights:
+            return
+        if self.l1_ratio > 0:
+            torch._foreach_add_(grads, torch._foreach_sign(weights), alpha=self.strength * self.l1_ratio)
+        if self.l1_ratio < 1:
+            torch._foreach_add_(grads, weights, alpha=self.strength * (1.0 - self.l1_ratio))
 
     @torch.no_grad()
     def after_step(self, weights: Sequence[Tensor], lr: float) -> None:
@@ -222,6 +273,18 @@ class GroupLasso(Regularizer):
             return torch.zeros(())
         norms = [torch.linalg.vector_norm(_unit_rows(w), dim=1).sum() for w in weights]
         return self.strength * torch.stack(norms).sum()
+
+    @torch.no_grad()
+    def add_gradient(self, weights: Sequence[Tensor]) -> None:
+        """``grad_unit += strength * w_unit / ||w_unit||_2``; zero for an all-zero unit (the
+        sub-gradient autograd takes there)."""
+        grads = _grads(weights)
+        if self.strength == 0:
+            return
+        for weight, grad in zip(weights, grads, strict=True):
+            rows = _unit_rows(weight)
+            norms = torch.linalg.vector_norm(rows, dim=1, keepdim=True)
+            grad.add_((rows * (self.strength / norms.clamp_min(1e-30))).reshape(grad.shape))
 
     @torch.no_grad()
     def after_step(self, weights: Sequence[Tensor], lr: float) -> None:

@@ -16,6 +16,7 @@ parent run, which receives the best params and value at the end.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import math
 import sys
@@ -28,6 +29,7 @@ from omegaconf import OmegaConf
 import reglab
 from reglab import tracking
 from reglab.config import compose, find_config_dir
+from reglab.startup import import_run_modules
 
 log = logging.getLogger("reglab")
 
@@ -77,12 +79,18 @@ def load_search(name: str):
 
 def main(argv: list[str] | None = None):
     args = _parse(sys.argv[1:] if argv is None else argv)
-    import optuna
+    gc.disable()  # back on in import_run_modules: see reglab.startup
+    try:
+        import optuna
 
-    spec = load_search(args.search)
-    n_trials = args.n_trials or spec.n_trials
-    fixed = [*spec.overrides, *args.overrides]
-    cfg = compose(fixed)
+        spec = load_search(args.search)
+        n_trials = args.n_trials or spec.n_trials
+        fixed = [*spec.overrides, *args.overrides]
+        cfg = compose(fixed)
+    except BaseException:
+        gc.enable()
+        raise
+    import_run_modules(with_mlflow=bool(cfg.logger.enabled))
     output_dir = Path(cfg.paths.output_dir).resolve()
     storage = spec.storage or f"sqlite:///{output_dir / 'optuna.db'}"
     output_dir.mkdir(parents=True, exist_ok=True)
