@@ -217,9 +217,7 @@ def _fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) ->
     fit_seconds = time.perf_counter() - started
 
     _raise_if_diverged(trainer)
-    checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
-    best_path = checkpoint.best_model_path if checkpoint is not None else ""
-    tested = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)
+    tested = trainer.test(module, datamodule=datamodule, ckpt_path=_best_checkpoint(callbacks), verbose=False)
 
     record = recorder.read()
     summary = fit_summary(record["history"])
@@ -236,6 +234,19 @@ def _fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) ->
     metrics.update(summary)
     log.info("final metrics: %s", {k: round(v, 4) for k, v in sorted(metrics.items())})
     return metrics
+
+
+def _best_checkpoint(callbacks) -> str | None:
+    """The file ``trainer.test`` should load: none when :class:`BestWeights` has put the
+    best weights back into the module, else a ``ModelCheckpoint``'s best file, if any."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from reglab.best_weights import BestWeights
+
+    if any(isinstance(c, BestWeights) for c in callbacks):
+        return None
+    checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
+    return (checkpoint.best_model_path or None) if checkpoint is not None else None
 
 
 class FitRecord(Callback):
