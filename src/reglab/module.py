@@ -99,6 +99,15 @@ class RegularizedModule(L.LightningModule):
         self.register_buffer("_train_sums", torch.zeros(3), persistent=False)
         self.register_buffer("_eval_sums", torch.zeros(2), persistent=False)
 
+    def __setattr__(self, name: str, value) -> None:
+        """Lightning sets ``_current_fx_name`` around every hook call, ~50 times per
+        training step; it is a plain string, so it skips ``nn.Module.__setattr__``'s
+        parameter / buffer / submodule bookkeeping (2 us -> 0.3 us a call)."""
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
 
