@@ -25,13 +25,15 @@ Sections:
 1. ``loop``: ``reglab.run([... "logger=none", "callbacks=none", "trainer.max_epochs=20"])``
    (a real ``lightning.Trainer`` fitting ``RegularizedModule``; its ``fit/seconds``) vs a
    minimal hand-written PyTorch loop doing the same work: the same model (same init),
-   the same data tensors, the same batch order per epoch, the same L1 penalty (1e-4)
-   added to the loss, Adam, and the same per-epoch validation pass on the val split.
+   the same data tensors, the same batch order per epoch, the same L1 penalty (1e-4,
+   applied as reglab does: ``strength * sign(w)`` added to the gradients after backward,
+   the value once per epoch), Adam, and the same per-epoch validation pass on the val
+   split.
    On digits (MLP 64-256-256-10, batch 64) and MNIST-1D (MLP 40-256-256-10, batch 64).
    The final ``val/loss`` of both is compared as a check that they did the same work.
-2. ``penalty``: the training step (forward + loss + penalty + backward + Adam step +
-   the regularizer's ``after_step``) in a tight loop through
-   ``RegularizedModule.training_step`` for ``none``, ``l1``, ``l2``, ``elastic`` and
+2. ``penalty``: the training step (forward + loss + backward + the penalty's gradient
+   in ``on_before_optimizer_step`` + Adam step + the regularizer's ``after_step``) in a
+   tight loop through ``RegularizedModule.training_step`` for ``none``, ``l1``, ``l2``, ``elastic`` and
    ``group_lasso`` (penalty mode), as a ratio to ``none``: the MLP on digits, ``cnn1d``
    on MNIST-1D and ``convnet`` on random 1x28x28 tensors.
 3. ``startup``: ``python train.py trainer.max_epochs=1`` with an existing store, as a
@@ -809,7 +811,7 @@ PHASE_MEANING = {
     "store": "reglab.tracking.ensure_experiment (MLflow client on the store, experiment lookup)",
     "build": "rest of pipeline.train: seed, model, RegularizedModule, callbacks, Trainer()",
     "fit": "Trainer.fit (minus MLflow writes inside it)",
-    "test": "Trainer.test (loads the best checkpoint)",
+    "test": "Trainer.test (on the best-epoch weights, which BestWeights put back)",
     "logging": "MLflow: client, create run, params, config.yaml artifact, metrics, finish",
     "hydra": "rest of hydra.main: argument parsing, run dir, logging setup, .hydra/*.yaml, job setup",
     "sweep summary": "SweepTracking.on_multirun_end without the report (jobs table, parent run)",
