@@ -16,12 +16,11 @@ import torch
 from conftest import run_cli
 
 import reglab
+from reglab.config import DataError, MissingDataError
 from reglab.data import (
     CLASSIFICATION,
     REGRESSION,
-    DataError,
     InMemoryBatches,
-    MissingDataError,
     SklearnDataModule,
     split_indices,
 )

@@ -80,6 +80,7 @@ def _train(module: RegularizedModule, steps: int = 5) -> list[torch.Tensor]:
         y = torch.randint(0, 3, (16,), generator=generator)
         optimizer.zero_grad()
         module.training_step((x, y), 0).backward()
+        module.on_before_optimizer_step(optimizer)  # the penalty's gradient, as in a Trainer
         optimizer.step()
     return [p.detach().clone() for p in module.parameters()]
 
@@ -93,6 +94,18 @@ def test_with_plain_sgd_l2_penalty_and_weight_decay_coincide():
     decayed = _train(_module(NoPenalty(), _sgd(weight_decay=0.05)))
     for a, b in zip(penalized, decayed, strict=True):
         torch.testing.assert_close(a, b)
+
+
+def test_in_a_trainer_the_l2_gradient_is_sgds_coupled_weight_decay():
+    """The penalty's gradient reaches every optimizer step of a real fit exactly once."""
+    common = ["optimizer=sgd", "trainer.max_epochs=3", "callbacks=none", "logger=none"]
+    penalized = reglab.run([*common, "regularizer=l2", "regularizer.strength=0.05"]).model
+    decayed = reglab.run([*common, "regularizer=none", "optimizer.weight_decay=0.05"]).model
+    plain = reglab.run([*common, "regularizer=none"]).model
+    for a, b, c in zip(penalized.parameters(), decayed.parameters(), plain.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        if a.ndim >= 2:
+            assert (a - c).abs().max() > 1e-3
 
 
 def test_with_adam_l2_penalty_and_decoupled_weight_decay_differ():

@@ -16,7 +16,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from reglab.config import CONFIG_NAME, ConfigError, find_config_dir, group_choices, prepare_environment
+from reglab.config import (
+    CONFIG_NAME,
+    ConfigError,
+    MissingDataError,
+    find_config_dir,
+    group_choices,
+    prepare_environment,
+)
 from reglab.startup import import_run_modules
 
 CONFIG_ERROR_STATUS = 2
@@ -29,8 +36,6 @@ log = logging.getLogger("reglab")
 def exit_on_config_error() -> Iterator[None]:
     """Turn a :class:`ConfigError` (bad value, bad data file) or a missing data set into one
     line on stderr and exit status 2."""
-    from reglab.data import MissingDataError
-
     try:
         yield
     except (ConfigError, MissingDataError) as error:
@@ -42,7 +47,7 @@ def _job(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    import_run_modules(with_mlflow=bool(cfg.logger.enabled))
+    import_run_modules(with_mlflow=bool(cfg.logger.enabled))  # after validation (on_run_start)
     from reglab.pipeline import train
 
     hydra_cfg = HydraConfig.get()
@@ -90,8 +95,6 @@ def _sweep_job(cfg: DictConfig, hydra_cfg: DictConfig) -> float:
             )
         result = train(cfg, overrides, job_dir, group_choices(hydra_cfg.runtime.choices))
     except Exception as error:  # recorded, and the sweep continues
-        from reglab.data import MissingDataError
-
         if isinstance(error, (ConfigError, MissingDataError)):
             print(f"reglab: error: {error}", file=sys.stderr)
         else:

@@ -23,6 +23,20 @@ class ConfigError(ValueError):
     """A config value outside what is allowed; the message names key, value and range."""
 
 
+class DataError(ConfigError):
+    """A data source that cannot be used as configured (bad column, missing values, ...).
+
+    A :class:`ConfigError`: the CLI prints its one-line message and exits with status 2,
+    before anything is trained or recorded. (Defined here, importable from
+    :mod:`reglab.data`, so that reporting it does not import the training stack.)
+    """
+
+
+class MissingDataError(FileNotFoundError):
+    """A data file or folder is not where the config points; the message names the path
+    looked at and how to get the data."""
+
+
 def find_config_dir() -> Path:
     """``$REGLAB_CONFIG_DIR``, else the checkout's ``conf/``, else ``./conf``."""
     if os.environ.get(CONFIG_DIR_ENV):

@@ -34,25 +34,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from reglab.config import ConfigError
+from reglab.config import DataError
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 TASKS = (CLASSIFICATION, REGRESSION)
 IMPUTERS = ("mean", "median")
-
-
-class DataError(ConfigError):
-    """A data source that cannot be used as configured (bad column, missing values, ...).
-
-    A :class:`~reglab.config.ConfigError`: the CLI prints its one-line message and exits
-    with status 2, before anything is trained or recorded.
-    """
-
-
-class MissingDataError(FileNotFoundError):
-    """A data file or folder is not where the config points; the message names the path
-    looked at and how to get the data."""
 
 
 class InMemoryBatches:

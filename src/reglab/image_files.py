@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reglab.data import CLASSIFICATION, DataError, FixedSplitDataModule, MissingDataError
+from reglab.config import DataError, MissingDataError
+from reglab.data import CLASSIFICATION, FixedSplitDataModule
 
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 

@@ -55,7 +55,8 @@ from typing import Any
 
 import numpy as np
 
-from reglab.data import CLASSIFICATION, REGRESSION, TASKS, ArrayDataModule, DataError, ordered_split
+from reglab.config import DataError
+from reglab.data import CLASSIFICATION, REGRESSION, TASKS, ArrayDataModule, ordered_split
 
 CORRELATIONS = ("none", "toeplitz", "equal", "groups")
 _CORRELATION_KEYS = {

@@ -14,10 +14,10 @@
   target is always an error.
 
 Every problem with the file stops :meth:`setup` with one message: a missing file is a
-:class:`~reglab.data.MissingDataError` (a :class:`FileNotFoundError`) naming the path
+:class:`~reglab.config.MissingDataError` (a :class:`FileNotFoundError`) naming the path
 looked at; an unknown column (listing the available ones), a non-numeric feature column,
 missing values (naming the columns) or an unreadable file is a
-:class:`~reglab.data.DataError` (a :class:`ValueError`).
+:class:`~reglab.config.DataError` (a :class:`ValueError`).
 """
 
 from __future__ import annotations
@@ -27,14 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reglab.data import (
-    CLASSIFICATION,
-    REGRESSION,
-    TASKS,
-    ArrayDataModule,
-    DataError,
-    MissingDataError,
-)
+from reglab.config import DataError, MissingDataError
+from reglab.data import CLASSIFICATION, REGRESSION, TASKS, ArrayDataModule
 
 AUTO_MAX_CLASSES = 20
 PARQUET_SUFFIXES = (".parquet", ".pq")
