@@ -9,7 +9,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from reglab.config import ConfigError, compose, validate
+from reglab.config import ConfigError, MissingDataError, compose, validate
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = ["data", "model", "regularizer", "optimizer", "trainer", "callbacks", "logger"]
@@ -65,3 +65,23 @@ def test_validate_names_key_value_and_range():
         validate(compose(["regularizer.strength=-0.5"]))
     with pytest.raises(ConfigError, match=r"data\.val_fraction \+ data\.test_fraction"):
         validate(compose(["data.val_fraction=0.5", "data.test_fraction=0.5"]))
+
+
+def test_validate_checks_a_table_path_before_anything_is_imported(tmp_path):
+    """The CLI validates in Hydra's on_run_start: a missing file must not cost the
+    seconds of importing lightning and mlflow first."""
+    import subprocess
+    import sys
+
+    with pytest.raises(MissingDataError, match=r"data\.path=.*missing\.csv.* does not exist"):
+        validate(compose(["data=csv", f"data.path={tmp_path / 'missing.csv'}", "data.target=y"]))
+    with pytest.raises(MissingDataError, match="is a folder, not a file"):
+        validate(compose(["data=csv", f"data.path={tmp_path}", "data.target=y"]))
+    probe = (
+        "import sys; from reglab.config import compose, validate\n"
+        f"try: validate(compose(['data=csv', 'data.path={tmp_path / 'x.csv'}', 'data.target=y']))\n"
+        "except FileNotFoundError: pass\n"
+        "print(sorted({'torch', 'lightning', 'mlflow'} & set(sys.modules)))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"

@@ -141,8 +141,19 @@ RULES: list[Rule] = [
 _ABSENT = object()
 
 
+def existing_table_file(path: str | Path) -> Path:
+    """``data.path`` as a ``Path``, or :class:`MissingDataError` naming where it looked."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise MissingDataError(f"data.path={str(path)!r}: {path.resolve()} {what}")
+    return path
+
+
 def validate(cfg: DictConfig) -> None:
-    """Raise :class:`ConfigError` for the first value outside its allowed range."""
+    """Raise :class:`ConfigError` for the first value outside its allowed range, and
+    :class:`MissingDataError` for a ``data.path`` that is not a file (before anything
+    heavy is imported)."""
     for key, is_allowed, allowed in RULES:
         try:
             value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=True)
@@ -161,6 +172,9 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(
             f"data.val_fraction + data.test_fraction = {fractions} is not allowed: must be < 1"
         )
+    table = OmegaConf.select(cfg, "data.path", default=None)
+    if table is not None:
+        existing_table_file(table)
     activation = OmegaConf.select(cfg, "model.activation", default=None)
     if activation is not None:
         from reglab.models import ACTIVATIONS

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reglab.config import DataError, MissingDataError
+from reglab.config import DataError, existing_table_file
 from reglab.data import CLASSIFICATION, REGRESSION, TASKS, ArrayDataModule
 
 AUTO_MAX_CLASSES = 20
@@ -38,11 +38,7 @@ def read_table(path: str | Path):
     """The file as a pandas DataFrame, or a clear error."""
     import pandas as pd
 
-    path = Path(path).expanduser()
-    if not path.is_file():
-        where = path.resolve()
-        what = "is a folder, not a file" if path.is_dir() else "does not exist"
-        raise MissingDataError(f"data.path={str(path)!r}: {where} {what}")
+    path = existing_table_file(path)
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             return pd.read_parquet(path)
