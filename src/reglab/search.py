@@ -2,13 +2,14 @@
 
 A thin driver: each trial samples values from ``conf/search/<name>.yaml``'s ``space``,
 calls :func:`reglab.run` with them as overrides (the same code path as the CLI) and
-reports the monitored validation metric to Optuna after every epoch, so the pruner can
-stop unpromising trials (they stop early, are tagged ``reglab.pruned``, and count as
-pruned in the study). TPE samples; the study lives in SQLite next to the MLflow store,
-so re-running the same command continues it. All trials are children of one MLflow
-parent run, which receives the best params and value at the end.
+reports the best value so far of the monitored validation metric to Optuna after every
+epoch, so the pruner can stop unpromising trials (they stop early, are tagged
+``reglab.pruned``, and count as pruned in the study). TPE samples; the study lives in
+SQLite next to the MLflow store, so re-running the same command continues it (only with
+the same overrides and space: another setup needs its own ``--study``). All trials are
+children of one MLflow parent run, which receives the best params and value at the end.
 
-    python scripts/search.py [--search default] [--n-trials 20] [overrides ...]
+    python scripts/search.py [--search default] [--n-trials 20] [--study NAME] [overrides ...]
 
 (hydra-optuna-sweeper pins optuna < 3, hence a driver rather than a sweeper plugin.)
 """
@@ -35,17 +36,25 @@ log = logging.getLogger("reglab")
 
 
 class PruneOnPlateau(Callback):
-    """Report ``metric`` to the trial after each validation; stop the fit when the
-    pruner says so (the run ends normally and is tagged as pruned)."""
+    """Report the best ``metric`` so far to the trial after each validation; stop the fit
+    when the pruner says so (the run ends normally and is tagged as pruned).
 
-    def __init__(self, trial, metric: str) -> None:
+    The best-so-far value is what the trial's objective will be (:func:`best_value`), so
+    the pruner compares like with like, and one noisy epoch does not prune a trial.
+    """
+
+    def __init__(self, trial, metric: str, direction: str = "minimize") -> None:
         self.trial, self.metric, self.pruned = trial, metric, False
+        self.better = min if direction == "minimize" else max
+        self.best: float | None = None
 
     def on_validation_end(self, trainer, pl_module) -> None:
         value = trainer.callback_metrics.get(self.metric)
         if value is None or trainer.sanity_checking:
             return
-        self.trial.report(float(value), step=trainer.current_epoch)
+        value = float(value)
+        self.best = value if self.best is None else self.better(self.best, value)
+        self.trial.report(self.best, step=trainer.current_epoch)
         if self.trial.should_prune():
             self.pruned = True
             trainer.should_stop = True
@@ -95,15 +104,16 @@ def main(argv: list[str] | None = None):
     storage = spec.storage or f"sqlite:///{output_dir / 'optuna.db'}"
     output_dir.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(
-        study_name=spec.study_name, storage=storage, load_if_exists=True, direction=spec.direction,
-        sampler=optuna.samplers.TPESampler(seed=spec.sampler_seed),
+        study_name=args.study or spec.study_name, storage=storage, load_if_exists=True,
+        direction=spec.direction, sampler=optuna.samplers.TPESampler(seed=spec.sampler_seed),
         pruner=optuna.pruners.MedianPruner(**spec.pruner),
     )
-    parent = _start_parent(cfg, spec, fixed, n_trials) if cfg.logger.enabled else None
+    keep_one_setup(study, fixed, OmegaConf.to_container(spec.space), storage)
+    parent = _start_parent(cfg, spec, study.study_name, fixed, n_trials) if cfg.logger.enabled else None
     parent_overrides = [f"logger.parent_run_id={parent.run_id}"] if parent else []
 
     def objective(trial) -> float:
-        pruning = PruneOnPlateau(trial, spec.metric)
+        pruning = PruneOnPlateau(trial, spec.metric, spec.direction)
         sampled = suggest(trial, OmegaConf.to_container(spec.space))
         log.info("trial %d (%d this session): %s", trial.number, n_trials, " ".join(sampled))
         result = reglab.run([*fixed, *sampled, *parent_overrides], callbacks=[pruning])
@@ -123,6 +133,23 @@ def main(argv: list[str] | None = None):
     return _finish(study, parent)
 
 
+def keep_one_setup(study, fixed: list[str], space: dict, storage: str) -> None:
+    """Record the fixed overrides and the search space on a new study; refuse to continue
+    a stored study with different ones (their trials would not be comparable)."""
+    setup = {"overrides": list(fixed), "space": space}
+    stored = study.user_attrs.get("reglab.setup")
+    if stored is None:
+        study.set_user_attr("reglab.setup", setup)
+    elif stored != setup:
+        print(
+            f"reglab: error: study {study.study_name!r} in {storage} was run with overrides "
+            f"{stored['overrides']} and space {sorted(stored['space'])}, not {setup['overrides']} and "
+            f"{sorted(setup['space'])}; give a different setup its own study: --study NAME",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+
+
 def best_value(history: list[float], direction: str) -> float:
     """The best epoch's value of the monitored metric (NaN if it was never logged)."""
     if not history:
@@ -130,11 +157,11 @@ def best_value(history: list[float], direction: str) -> float:
     return min(history) if direction == "minimize" else max(history)
 
 
-def _start_parent(cfg, spec, fixed, n_trials) -> tracking.TrackedRun:
+def _start_parent(cfg, spec, study_name: str, fixed, n_trials) -> tracking.TrackedRun:
     uri = tracking.resolve_tracking_uri(cfg.logger.tracking_uri, cfg.paths.output_dir)
     experiment_id = tracking.ensure_experiment(uri, cfg.logger.experiment_name, cfg.logger.artifact_location)
     parent = tracking.TrackedRun(uri, experiment_id)
-    parent.start(f"search-{spec.study_name}", {"reglab.kind": "search", "reglab.study": spec.study_name})
+    parent.start(f"search-{study_name}", {"reglab.kind": "search", "reglab.study": study_name})
     parent.log_params({"search.n_trials": str(n_trials), "search.overrides": " ".join(fixed),
                        "search.metric": spec.metric, "search.direction": spec.direction})
     parent.log_text(OmegaConf.to_yaml(spec), "search.yaml")
@@ -164,6 +191,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--search", default="default",
                         help="a file in conf/search/ (without .yaml), or a path to a yaml file")
     parser.add_argument("--n-trials", type=int, default=None, help="trials to run now (default: the file's)")
+    parser.add_argument("--study", default=None,
+                        help="study name (default: the file's study_name); a stored study continues only "
+                             "with the overrides and space it started with")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every trial")
     return parser.parse_args(argv)
 
