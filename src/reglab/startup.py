@@ -32,8 +32,9 @@ def import_run_modules(with_mlflow: bool = True) -> None:
     collector off, move every object alive to the permanent generation (``gc.freeze``:
     never scanned again), then turn the collector on for the run itself.
 
-    The import and the freeze happen once per process: freezing again later would also
-    freeze the cyclic garbage of earlier runs, which would then never be freed.
+    The import and the freeze happen once per process (and ``with_mlflow`` value):
+    freezing after every run would also freeze the cyclic garbage of earlier runs, which
+    would then never be freed.
     """
     try:
         _import_and_freeze(with_mlflow)
