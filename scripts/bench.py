@@ -177,17 +177,13 @@ def _hand_loop(cfg, data, epochs: int) -> tuple[float, float, int]:
     per-epoch validation pass."""
     import torch
     import torch.nn.functional as F
-    from hydra.utils import instantiate
+
+    from reglab.pipeline import build_model
 
     x, y = data.tensors["train"]
     xv, yv = data.tensors["val"]
     torch.manual_seed(cfg.seed)
-    model = instantiate(
-        cfg.model,
-        in_features=data.n_features,
-        out_features=data.n_outputs,
-        input_shape=list(data.input_shape),
-    )
+    model = build_model(cfg.model, data)
     weights = [p for p in model.parameters() if p.ndim >= 2]
     strength = float(cfg.regularizer.strength)
     n, b, eb = len(x), int(cfg.data.batch_size), int(cfg.data.eval_batch_size)
@@ -231,14 +227,10 @@ def _module_loop(cfg, data, epochs: int) -> float:
     from hydra.utils import instantiate
 
     from reglab.module import RegularizedModule
+    from reglab.pipeline import build_model
 
     torch.manual_seed(cfg.seed)
-    model = instantiate(
-        cfg.model,
-        in_features=data.n_features,
-        out_features=data.n_outputs,
-        input_shape=list(data.input_shape),
-    )
+    model = build_model(cfg.model, data)
     module = RegularizedModule(
         model, instantiate(cfg.regularizer), instantiate(cfg.optimizer), data.task, data.n_outputs
     )
@@ -273,6 +265,8 @@ def _minimal_lightning(cfg, data, epochs: int) -> float:
     import torch.nn.functional as F
     from hydra.utils import instantiate
 
+    from reglab.pipeline import build_model
+
     strength = float(cfg.regularizer.strength)
 
     class Minimal(L.LightningModule):
@@ -306,12 +300,7 @@ def _minimal_lightning(cfg, data, epochs: int) -> float:
             return torch.optim.Adam(self.parameters(), lr=float(cfg.optimizer.lr))
 
     torch.manual_seed(cfg.seed)
-    model = instantiate(
-        cfg.model,
-        in_features=data.n_features,
-        out_features=data.n_outputs,
-        input_shape=list(data.input_shape),
-    )
+    model = build_model(cfg.model, data)
     trainer = instantiate(
         cfg.trainer,
         max_epochs=epochs,

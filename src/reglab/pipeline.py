@@ -90,12 +90,7 @@ def train(
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
-    model = instantiate(
-        cfg.model,
-        in_features=datamodule.n_features,
-        out_features=datamodule.n_outputs,
-        input_shape=list(datamodule.input_shape),
-    )
+    model = build_model(cfg.model, datamodule)
     module = RegularizedModule(
         model=model,
         regularizer=instantiate(cfg.regularizer),
@@ -122,6 +117,18 @@ def train(
         run_dir=run_dir,
         overrides=list(overrides),
         history=FitRecord(run_dir / "fit_record.json").read()["history"],
+    )
+
+
+def build_model(model_cfg: DictConfig, datamodule) -> torch.nn.Module:
+    """The ``model`` config instantiated with the sizes the data module inferred."""
+    from hydra.utils import instantiate
+
+    return instantiate(
+        model_cfg,
+        in_features=datamodule.n_features,
+        out_features=datamodule.n_outputs,
+        input_shape=list(datamodule.input_shape),
     )
 
 
