@@ -683,14 +683,14 @@ def run_child(command: list[str], work: Path, env: dict | None = None, timeout: 
 PHASE_SCRIPT = r"""
 import functools, gc, json, os, sys, time
 T_START = time.time()
-gc.disable()  # as reglab.cli.main does, until the first job's reglab.startup.import_run_modules
+gc.disable()  # as reglab.cli.main does, until the first job's reglab.entry.import_run_modules
 from collections import defaultdict
 from time import perf_counter
 
 def _import_everything():
     import torch, lightning, omegaconf, hydra, mlflow, sklearn.datasets, torchmetrics  # noqa: F401
     import reglab.cli, reglab.pipeline, reglab.module, reglab.tracking, reglab.data  # noqa: F401
-    for name in ("mlflow.store.tracking.sqlalchemy_store", "reglab.epoch_logger", "reglab.hydra_callbacks",
+    for name in ("mlflow.store.tracking.sqlalchemy_store", "reglab.tracking.epoch_logger", "reglab.hydra_callbacks",
                  "reglab.progress", "reglab.models", "reglab.regularizers", "reglab.sweep",
                  "hydra._internal.config_loader_impl", "hydra.core.utils"):
         try:
@@ -752,7 +752,7 @@ for module_name, path, phase in [
     ("reglab.tracking", "TrackedRun.log_metric_rows", "logging"),
     ("reglab.tracking", "TrackedRun.set_tags", "logging"),
     ("reglab.tracking", "TrackedRun.finish", "logging"),
-    ("reglab.epoch_logger", "EpochMetricsLogger.flush", "logging"),
+    ("reglab.tracking.epoch_logger", "EpochMetricsLogger.flush", "logging"),
     ("reglab.hydra_callbacks", "SweepTracking.on_multirun_start", "logging"),
     ("reglab.hydra_callbacks", "SweepTracking.on_multirun_end", "sweep summary"),
     ("reglab.report", "write_report", "sweep report"),

@@ -17,7 +17,7 @@ import tempfile
 import torch
 
 import reglab
-from reglab.image_files import write_example_set
+from reglab.data.images import write_example_set
 
 trainer, epochs = os.environ["TRAINER"], int(os.environ["EPOCHS"])
 if trainer == "gpu":

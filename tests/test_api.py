@@ -88,7 +88,7 @@ def test_regression_task_logs_mse_and_r2(output_dir):
 
 
 def test_generalization_gap_is_taken_at_the_best_epoch():
-    from reglab.pipeline import fit_summary
+    from reglab.fit import fit_summary
 
     history = {"val/loss": [0.9, 0.5, 0.5, 0.7], "train/data_loss": [1.0, 0.4, 0.3, 0.1],
                "train/acc": [0.5, 0.8, 0.9, 1.0], "val/acc": [0.4, 0.7, 0.75, 0.7]}
@@ -99,7 +99,7 @@ def test_generalization_gap_is_taken_at_the_best_epoch():
 
 
 def test_a_diverging_run_raises_and_is_failed_with_the_reason(output_dir):
-    from reglab.pipeline import DivergedError
+    from reglab.errors import DivergedError
 
     with pytest.raises(DivergedError, match="diverged"):
         reglab.run(["optimizer=sgd", "optimizer.lr=1e4", "regularizer=none", "trainer.max_epochs=5",

@@ -9,7 +9,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from reglab.config import ConfigError, MissingDataError, compose, validate
+from reglab.config import compose, validate
+from reglab.errors import ConfigError, MissingDataError
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = ["data", "model", "regularizer", "optimizer", "trainer", "callbacks", "logger"]
@@ -19,7 +20,7 @@ OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml")
 def _files_for(option: str, tmp_path: Path) -> list[str]:
     """Overrides pointing file-based data options at small files written here."""
     if option in ("mnist", "fashion_mnist", "cifar10"):
-        from reglab.image_files import write_example_set
+        from reglab.data.images import write_example_set
 
         write_example_set(option, tmp_path)
         return [f"data.root={tmp_path}"]

@@ -16,7 +16,6 @@ import torch
 from conftest import run_cli
 
 import reglab
-from reglab.config import DataError, MissingDataError
 from reglab.data import (
     CLASSIFICATION,
     REGRESSION,
@@ -24,16 +23,17 @@ from reglab.data import (
     SklearnDataModule,
     split_indices,
 )
-from reglab.image_files import (
+from reglab.data.images import (
     ImageFilesDataModule,
     read_cifar_batch,
     read_idx,
     write_example_set,
     write_idx,
 )
-from reglab.mnist1d_data import Mnist1dDataModule
-from reglab.synthetic import DESIGNS, SyntheticDataModule, covariance
-from reglab.table_file import CsvDataModule
+from reglab.data.mnist1d import Mnist1dDataModule
+from reglab.data.synthetic import DESIGNS, SyntheticDataModule, covariance
+from reglab.data.tables import TableDataModule
+from reglab.errors import DataError, MissingDataError
 
 QUICK = ["logger=none", "trainer.max_epochs=2", "callbacks=none"]
 
@@ -240,7 +240,7 @@ def test_mnist1d_is_the_published_4000_1000_split_of_1_by_40_signals():
 
 
 def test_mnist1d_generation_leaves_global_random_state_alone():
-    from reglab.mnist1d_data import generate_mnist1d
+    from reglab.data.mnist1d import generate_mnist1d
 
     np.random.seed(123)
     expected = np.random.rand()
@@ -253,15 +253,15 @@ def test_mnist1d_generation_leaves_global_random_state_alone():
 
 
 def test_csv_auto_task_and_string_labels(csv_file: Path):
-    dm = CsvDataModule(path=str(csv_file), target="label", seed=0)
+    dm = TableDataModule(path=str(csv_file), target="label", seed=0)
     dm.setup()
     assert dm.task == CLASSIFICATION and dm.classes == ["no", "yes"]
     assert dm.feature_names == ["a", "b", "c", "price"]
     assert dm.n_features == 4 and dm.input_shape == (4,)
-    dm = CsvDataModule(path=str(csv_file), target="price", features=["a", "b"], seed=0)
+    dm = TableDataModule(path=str(csv_file), target="price", features=["a", "b"], seed=0)
     dm.setup()
     assert dm.task == REGRESSION and dm.n_features == 2
-    dm = CsvDataModule(path=str(csv_file), target="c", features=["a"], seed=0)
+    dm = TableDataModule(path=str(csv_file), target="c", features=["a"], seed=0)
     dm.setup()
     assert dm.task == CLASSIFICATION and dm.n_outputs == 5  # few distinct integers
 
@@ -270,10 +270,10 @@ def test_parquet_and_tsv_read_like_csv(tmp_path: Path, csv_file: Path):
     frame = pd.read_csv(csv_file)
     frame.to_parquet(tmp_path / "table.parquet")
     frame.to_csv(tmp_path / "table.tsv", sep="\t", index=False)
-    reference = CsvDataModule(path=str(csv_file), target="price", features=["a", "b", "c"])
+    reference = TableDataModule(path=str(csv_file), target="price", features=["a", "b", "c"])
     reference.setup()
     for name in ("table.parquet", "table.tsv"):
-        dm = CsvDataModule(path=str(tmp_path / name), target="price", features=["a", "b", "c"])
+        dm = TableDataModule(path=str(tmp_path / name), target="price", features=["a", "b", "c"])
         dm.setup()
         for split, (x, y) in dm.tensors.items():
             torch.testing.assert_close(x, reference.tensors[split][0])
@@ -286,7 +286,7 @@ def test_impute_fills_with_training_statistic(tmp_path: Path):
     path = tmp_path / "gaps.csv"
     frame.to_csv(path, index=False)
     for impute, statistic in (("mean", np.nanmean), ("median", np.nanmedian)):
-        dm = CsvDataModule(path=str(path), target="y", impute=impute, standardize=False,
+        dm = TableDataModule(path=str(path), target="y", impute=impute, standardize=False,
                            task="regression", seed=0)
         dm.setup()
         train_rows = split_indices(40, 0.15, 0.15, 0)[0]

@@ -1,4 +1,4 @@
-"""reglab.startup: the run's modules are imported once, frozen once, and collection resumes."""
+"""reglab.entry: the run's modules are imported once, frozen once, and collection resumes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 PROBE = """
 import gc, sys
-from reglab.startup import import_run_modules
+from reglab.entry import import_run_modules
 
 gc.disable()  # as the entry points do
 import_run_modules(with_mlflow=False)

@@ -11,8 +11,8 @@ import time
 import pytest
 from conftest import ROOT, all_runs, run_cli, store_uri
 
-from reglab import sweep
 from reglab.config import compose_with_choices
+from reglab.sweeps import manifest, outcomes
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ def test_a_diverging_job_fails_alone_and_the_sweep_reports_it(output_dir):
 
 
 def _outcomes(output_dir):
-    return [o for d in output_dir.glob("multiruns/*/*") for o in sweep.read_outcomes(d)]
+    return [o for d in output_dir.glob("multiruns/*/*") for o in outcomes.read_outcomes(d)]
 
 
 def test_a_killed_sweep_resumes_with_only_the_missing_configs(output_dir):
@@ -81,7 +81,7 @@ def test_a_killed_sweep_resumes_with_only_the_missing_configs(output_dir):
     finished = [r for r in runs if r.info.status == "FINISHED" and "reglab.config_hash" in r.data.tags]
     assert len({r.data.tags["reglab.config_hash"] for r in finished}) == 4
     assert len(finished) == 4  # nothing trained twice
-    resumed = sweep.read_outcomes(sorted(output_dir.glob("multiruns/*/*"))[-1])
+    resumed = outcomes.read_outcomes(sorted(output_dir.glob("multiruns/*/*"))[-1])
     assert sum(o["status"] == "SKIPPED" for o in resumed) == len(finished_before)
     assert sum(o["status"] == "FINISHED" for o in resumed) == 4 - len(finished_before)
 
@@ -97,7 +97,7 @@ def test_sweep_presets_compose_and_size(preset, jobs):
     with initialize_config_dir(config_dir=str(find_config_dir()), version_base="1.3"):
         full = compose("train", overrides=[f"experiment={preset}"], return_hydra_config=True)
     params = {k: str(v) for k, v in full.hydra.sweeper.params.items()}
-    assert sweep.count_jobs([], params) == jobs
+    assert manifest.count_jobs([], params) == jobs
 
 
 def test_every_regularizer_of_the_ablation_preset_instantiates():

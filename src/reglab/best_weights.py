@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from reglab import checks
+
 MODES = ("min", "max")
 
 
@@ -41,8 +43,7 @@ class BestWeights(Callback):
         dirpath: str | None = None,
         filename: str = "best-epoch={epoch}.ckpt",
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        checks.choice("callbacks.best_weights.mode", mode, MODES)
         self.monitor, self.mode, self.save = monitor, mode, save
         self.dirpath, self.filename = dirpath, filename
         self.best_score = math.inf if mode == "min" else -math.inf

@@ -1,40 +1,27 @@
 """Where the config tree lives, how it is composed outside the CLI, and how it is checked.
 
 :func:`validate` runs before anything is instantiated or logged: a bad value stops the
-job with one line naming the key, the value and what is allowed.
+job with one line naming the key, the value and what is allowed. It holds the rules that
+span several keys and those of constructors that are not reglab's; each of reglab's own
+classes checks its arguments in its constructor (:mod:`reglab.checks`).
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable, Sequence
-from numbers import Real
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from reglab import checks
+from reglab.errors import ConfigError
+
 CONFIG_NAME = "train"
 ROOT_ENV = "REGLAB_ROOT"
 CONFIG_DIR_ENV = "REGLAB_CONFIG_DIR"
-
-
-class ConfigError(ValueError):
-    """A config value outside what is allowed; the message names key, value and range."""
-
-
-class DataError(ConfigError):
-    """A data source that cannot be used as configured (bad column, missing values, ...).
-
-    A :class:`ConfigError`: the CLI prints its one-line message and exits with status 2,
-    before anything is trained or recorded. (Defined here, importable from
-    :mod:`reglab.data`, so that reporting it does not import the training stack.)
-    """
-
-
-class MissingDataError(FileNotFoundError):
-    """A data file or folder is not where the config points; the message names the path
-    looked at and how to get the data."""
 
 
 def find_config_dir() -> Path:
@@ -85,88 +72,94 @@ def group_choices(runtime_choices: Any) -> dict[str, str]:
     }
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _positive_sizes(value: Any) -> bool:
-    return (
-        isinstance(value, Sequence)
-        and not isinstance(value, str)
-        and len(value) > 0
-        and all(_is_int(v) and v >= 1 for v in value)
-    )
-
-
-Rule = tuple[str, Callable[[Any], bool], str]
-
-RULES: list[Rule] = [
-    ("seed", _is_int, "an integer"),
-    ("dropout", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
-    ("batchnorm", lambda v: isinstance(v, bool), "true or false"),
-    ("model.dropout", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
-    ("model.hidden", _positive_sizes, "a non-empty list of positive integers, e.g. [256,256]"),
-    ("regularizer.strength", lambda v: _is_number(v) and v >= 0, "a number >= 0"),
-    ("regularizer.l1_ratio", lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
-    ("regularizer.mode", lambda v: v in ("penalty", "proximal"), "penalty or proximal"),
-    ("regularizer.max_norm", lambda v: _is_number(v) and v > 0, "a number > 0"),
-    ("optimizer.lr", lambda v: _is_number(v) and v > 0, "a number > 0"),
-    ("optimizer.weight_decay", lambda v: _is_number(v) and v >= 0, "a number >= 0"),
-    ("optimizer.momentum", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
-    ("trainer.max_epochs", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    ("data.batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1, or null for the whole split"),
-    ("data.eval_batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1, or null for the whole split"),
-    ("data.val_fraction", lambda v: _is_number(v) and 0 < v < 1, "a number in (0, 1)"),
-    ("data.test_fraction", lambda v: _is_number(v) and 0 < v < 1, "a number in (0, 1)"),
-    ("data.repeat", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    ("data.task", lambda v: v in ("auto", "classification", "regression"),
-     "auto, classification or regression"),
-    ("data.impute", lambda v: v in ("mean", "median"), "null, mean or median"),
-    ("data.sigma", lambda v: _is_number(v) and v >= 0, "a number >= 0"),
-    ("data.n_features", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    ("data.n_train", lambda v: _is_int(v) and v >= 1, "null or an integer >= 1"),
-    ("data.n_val", lambda v: _is_int(v) and v >= 0, "null or an integer >= 0"),
-    ("data.n_test", lambda v: _is_int(v) and v >= 1, "null or an integer >= 1"),
-    ("model.channels", _positive_sizes, "a non-empty list of positive integers, e.g. [32,64]"),
-    ("model.kernel_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    ("model.dims", lambda v: v in (1, 2), "1 or 2"),
-    ("callbacks.early_stopping.patience", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    ("callbacks.early_stopping.min_delta", lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+# Keys whose constructor is not reglab's (torch optimizers, Lightning's Trainer and
+# EarlyStopping raise without naming the key): checked here, before anything is built.
+# Everything reglab instantiates checks its own arguments (reglab.checks).
+FOREIGN_RULES: list[tuple[str, Callable[[str, Any], Any]]] = [
+    ("seed", checks.integer),
+    ("optimizer.lr", lambda k, v: checks.number(k, v, low=0, low_open=True)),
+    ("optimizer.weight_decay", lambda k, v: checks.number(k, v, low=0)),
+    ("optimizer.momentum", lambda k, v: checks.number(k, v, low=0, high=1, high_open=True)),
+    ("trainer.max_epochs", lambda k, v: checks.integer(k, v, low=1)),
+    ("callbacks.early_stopping.patience", lambda k, v: checks.integer(k, v, low=0)),
+    ("callbacks.early_stopping.min_delta", lambda k, v: checks.number(k, v, low=0)),
 ]
+
+# Top-level ablation knobs: the key each one sets in the model config, and its neutral
+# value (the one a model without that key behaves as).
+KNOBS = {"dropout": 0.0, "batchnorm": False}
 
 _ABSENT = object()
 
 
-def existing_table_file(path: str | Path) -> Path:
-    """``data.path`` as a ``Path``, or :class:`MissingDataError` naming where it looked."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        what = "is a folder, not a file" if path.is_dir() else "does not exist"
-        raise MissingDataError(f"data.path={str(path)!r}: {path.resolve()} {what}")
-    return path
+def _select(cfg: DictConfig, key: str) -> Any:
+    try:
+        value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=True)
+    except Exception as error:  # an interpolation that cannot resolve
+        raise ConfigError(f"{key} cannot be resolved: {error}") from None
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def non_finite_numbers(container: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
+    """``(key, value)`` of every NaN or infinite number in a resolved config."""
+    items = container.items() if isinstance(container, dict) else enumerate(container)
+    for key, value in items:
+        name = f"{prefix}{key}" if isinstance(container, dict) else f"{prefix[:-1]}[{key}]"
+        if isinstance(value, (dict, list)):
+            yield from non_finite_numbers(value, f"{name}.")
+        elif isinstance(value, float) and not math.isfinite(value):
+            yield name, value
+
+
+def check_knobs(cfg: DictConfig) -> None:
+    """A top-level knob set away from its neutral value must reach the model: refused when
+    the model has no such key (``model=linear dropout=0.5``)."""
+    model = cfg.get("model") or {}
+    for knob, neutral in KNOBS.items():
+        value = _select(cfg, knob)
+        if value is _ABSENT or value is None:
+            continue
+        if knob == "dropout":
+            checks.number(knob, value, low=0, high=1, high_open=True)
+        else:
+            checks.flag(knob, value)
+        if knob not in model and value != neutral:
+            target = model.get("_target_", "this model")
+            raise ConfigError(
+                f"{knob}={value!r} is not allowed with {target}: it has no {knob} "
+                f"(allowed here: {knob}={str(neutral).lower()}; models with {knob}: mlp, cnn1d, convnet)"
+            )
+
+
+def sync_knobs(cfg: DictConfig) -> None:
+    """Make each top-level knob the value the model uses (``model.dropout=0.3`` set
+    directly -> ``dropout`` 0.3), so that what is logged and reported is what was used."""
+    model = cfg.get("model") or {}
+    with open_dict(cfg):
+        for knob in KNOBS:
+            if knob in model and knob in cfg:
+                used = _select(cfg, f"model.{knob}")
+                if used != cfg[knob]:
+                    cfg[knob] = used
+                    cfg.model[knob] = used
 
 
 def validate(cfg: DictConfig) -> None:
-    """Raise :class:`ConfigError` for the first value outside its allowed range, and
-    :class:`MissingDataError` for a ``data.path`` that is not a file (before anything
-    heavy is imported)."""
-    for key, is_allowed, allowed in RULES:
-        try:
-            value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=True)
-        except Exception as error:  # an interpolation that cannot resolve
-            raise ConfigError(f"{key} cannot be resolved: {error}") from None
-        if value is _ABSENT or value is None:
-            continue
-        if OmegaConf.is_config(value):
-            value = OmegaConf.to_container(value)
-        if not is_allowed(value):
-            raise ConfigError(f"{key}={value!r} is not allowed: must be {allowed}")
-    fractions = OmegaConf.select(cfg, "data.val_fraction", default=0) + OmegaConf.select(
-        cfg, "data.test_fraction", default=0
+    """Raise :class:`ConfigError` for a non-finite number anywhere, a key of a foreign
+    constructor outside its range, or a rule spanning several keys; and
+    :class:`MissingDataError` for a ``data.path`` that is not a file. Imports nothing heavy:
+    the single-run CLI calls it before a job starts. The values of reglab's own classes are
+    checked by their constructors."""
+    resolved = {str(key): _select(cfg, str(key)) for key in cfg if key != "hydra"}
+    for key, value in non_finite_numbers(resolved):
+        raise checks.refuse(key, value, "a finite number")
+    for key, check in FOREIGN_RULES:
+        value = _select(cfg, key)
+        if value is not _ABSENT and value is not None:
+            check(key, value)
+    check_knobs(cfg)
+    fractions = (OmegaConf.select(cfg, "data.val_fraction", default=0) or 0) + (
+        OmegaConf.select(cfg, "data.test_fraction", default=0) or 0
     )
     if fractions >= 1:
         raise ConfigError(
@@ -174,12 +167,4 @@ def validate(cfg: DictConfig) -> None:
         )
     table = OmegaConf.select(cfg, "data.path", default=None)
     if table is not None:
-        existing_table_file(table)
-    activation = OmegaConf.select(cfg, "model.activation", default=None)
-    if activation is not None:
-        from reglab.models import ACTIVATIONS
-
-        if activation not in ACTIVATIONS:
-            raise ConfigError(
-                f"model.activation={activation!r} is not allowed: must be one of {sorted(ACTIVATIONS)}"
-            )
+        checks.existing_file("data.path", table)

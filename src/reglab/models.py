@@ -13,6 +13,9 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from reglab import checks
+from reglab.errors import ConfigError
+
 ACTIVATIONS = {
     "relu": nn.ReLU,
     "gelu": nn.GELU,
@@ -25,10 +28,7 @@ ACTIVATIONS = {
 
 
 def make_activation(name: str) -> nn.Module:
-    try:
-        return ACTIVATIONS[name]()
-    except KeyError:
-        raise ValueError(f"unknown activation {name!r}; allowed: {sorted(ACTIVATIONS)}") from None
+    return ACTIVATIONS[checks.choice("model.activation", name, sorted(ACTIVATIONS))]()
 
 
 class MLP(nn.Sequential):
@@ -50,12 +50,10 @@ class MLP(nn.Sequential):
         batchnorm: bool = False,
         input_shape: Sequence[int] | None = None,
     ) -> None:
-        if len(hidden) == 0 or any(int(h) < 1 for h in hidden):
-            raise ValueError(
-                f"hidden must be a non-empty list of positive sizes, got {list(hidden)}"
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        hidden = checks.sizes("model.hidden", hidden)
+        dropout = checks.number("model.dropout", dropout, 0, 1, high_open=True)
+        batchnorm = checks.flag("model.batchnorm", batchnorm)
+        make_activation(activation)
         layers: list[nn.Module] = []
         width = in_features
         for size in hidden:
@@ -102,12 +100,12 @@ def conv_input_shape(in_features: int, input_shape: Sequence[int] | None, dims: 
     if len(shape) == dims:
         shape = (1, *shape)
     if len(shape) != dims + 1 or min(shape) < 1:
-        raise ValueError(
+        raise ConfigError(
             f"a {dims}-D ConvNet needs input_shape of {dims + 1} dimensions (channels first)"
             f"{' or a square number of features' if dims == 2 else ''}, got {list(shape)}"
         )
     if math.prod(shape) != in_features:
-        raise ValueError(f"in_features={in_features} does not match input_shape {list(shape)}")
+        raise ConfigError(f"in_features={in_features} does not match input_shape {list(shape)}")
     return shape
 
 
@@ -149,20 +147,15 @@ class ConvNet(nn.Module):
         global_pool: bool = False,
     ) -> None:
         super().__init__()
-        if dims not in (1, 2):
-            raise ValueError(f"dims must be 1 or 2, got {dims}")
-        if len(channels) == 0 or any(int(c) < 1 for c in channels):
-            raise ValueError(
-                f"channels must be a non-empty list of positive sizes, got {list(channels)}"
-            )
-        if any(int(h) < 1 for h in hidden):
-            raise ValueError(f"hidden must be a list of positive sizes, got {list(hidden)}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if kernel_size < 1 or stride < 1 or pool < 1:
-            raise ValueError(
-                f"kernel_size, stride and pool must be >= 1, got {kernel_size}, {stride}, {pool}"
-            )
+        dims = checks.choice("model.dims", dims, (1, 2))
+        channels = checks.sizes("model.channels", channels)
+        hidden = checks.sizes("model.hidden", hidden, allow_empty=True)
+        dropout = checks.number("model.dropout", dropout, 0, 1, high_open=True)
+        batchnorm = checks.flag("model.batchnorm", batchnorm)
+        global_pool = checks.flag("model.global_pool", global_pool)
+        for key, value in (("kernel_size", kernel_size), ("stride", stride), ("pool", pool)):
+            checks.integer(f"model.{key}", value, low=1)
+        make_activation(activation)
         self.input_shape = conv_input_shape(in_features, input_shape, dims)
         conv, norm, max_pool, channel_dropout = (
             (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.Dropout1d)

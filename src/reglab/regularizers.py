@@ -47,6 +47,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from reglab import checks
+
 MODES = ("penalty", "proximal")
 _NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 
@@ -81,7 +83,7 @@ class Regularizer:
     in_loss = True
 
     def __init__(self, include_bias: bool = False) -> None:
-        self.include_bias = include_bias
+        self.include_bias = checks.flag("regularizer.include_bias", include_bias)
 
     def select(self, model: nn.Module) -> list[nn.Parameter]:
         """The parameters of ``model`` this regularizer sees (see :func:`select_weights`)."""
@@ -137,15 +139,11 @@ def _zero(weights: Sequence[Tensor]) -> Tensor:
 
 
 def _check_strength(strength: float) -> float:
-    if strength < 0:
-        raise ValueError(f"strength must be >= 0, got {strength}")
-    return float(strength)
+    return checks.number("regularizer.strength", strength, low=0)
 
 
 def _check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    return mode
+    return checks.choice("regularizer.mode", mode, MODES)
 
 
 class NoPenalty(Regularizer):
@@ -183,10 +181,8 @@ class ElasticNet(Regularizer):
         mode: str = "penalty",
     ) -> None:
         super().__init__(include_bias)
-        if not 0.0 <= l1_ratio <= 1.0:
-            raise ValueError(f"l1_ratio must be in [0, 1], got {l1_ratio}")
         self.strength = _check_strength(strength)
-        self.l1_ratio = float(l1_ratio)
+        self.l1_ratio = checks.number("regularizer.l1_ratio", l1_ratio, 0, 1)
         self.mode = _check_mode(mode)
         self.in_loss = mode == "penalty"
 
@@ -315,9 +311,7 @@ class MaxNorm(Regularizer):
 
     def __init__(self, max_norm: float = 3.0, include_bias: bool = False) -> None:
         super().__init__(include_bias)
-        if max_norm <= 0:
-            raise ValueError(f"max_norm must be > 0, got {max_norm}")
-        self.max_norm = float(max_norm)
+        self.max_norm = checks.number("regularizer.max_norm", max_norm, low=0, low_open=True)
 
     def penalty(self, weights: Sequence[Tensor]) -> Tensor:
         return _zero(weights)

@@ -30,7 +30,7 @@ from omegaconf import OmegaConf
 import reglab
 from reglab import tracking
 from reglab.config import compose, find_config_dir
-from reglab.startup import import_run_modules
+from reglab.entry import import_run_modules
 
 log = logging.getLogger("reglab")
 
@@ -88,7 +88,7 @@ def load_search(name: str):
 
 def main(argv: list[str] | None = None):
     args = _parse(sys.argv[1:] if argv is None else argv)
-    gc.disable()  # back on in import_run_modules: see reglab.startup
+    gc.disable()  # back on in import_run_modules: see reglab.entry
     try:
         import optuna
 

@@ -9,7 +9,7 @@ from typing import Any
 from lightning.pytorch.loggers.logger import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
-from reglab.tracking import TrackedRun
+from reglab.tracking.run import TrackedRun
 
 
 class EpochMetricsLogger(Logger):

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from reglab import tracking
+from reglab.errors import ReportError
 
 PROG = "reglab-report"
 ERROR_STATUS = 2
@@ -64,7 +65,7 @@ REPORT_FILES = ("summary.csv", "summary.md", "paired_differences.csv",
                 "heatmap.png", "bars.png", "val_curves.png")
 
 
-class ReportError(Exception):
+class _UnusedReportError(Exception):
     """What was asked for is not in the store; the message is one line."""
 
 

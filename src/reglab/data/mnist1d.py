@@ -15,7 +15,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from reglab.data import CLASSIFICATION, FixedSplitDataModule
+from reglab import checks
+from reglab.data import CLASSIFICATION
+from reglab.data.in_memory import FixedSplitDataModule
 
 
 @lru_cache(maxsize=2)
@@ -60,12 +62,10 @@ class Mnist1dDataModule(FixedSplitDataModule):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if n_samples < 20 or not 0 < train_split < 1:
-            raise ValueError("need n_samples >= 20 and train_split in (0, 1)")
-        self.n_samples = n_samples
-        self.train_split = train_split
-        self.generation_seed = generation_seed
-        self.shuffle_seq = shuffle_seq
+        self.n_samples = checks.integer("data.n_samples", n_samples, low=20)
+        self.train_split = checks.number("data.train_split", train_split, 0, 1, low_open=True, high_open=True)
+        self.generation_seed = checks.integer("data.generation_seed", generation_seed)
+        self.shuffle_seq = checks.flag("data.shuffle_seq", shuffle_seq)
 
     def load_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
         data = generate_mnist1d(

@@ -14,10 +14,10 @@
   target is always an error.
 
 Every problem with the file stops :meth:`setup` with one message: a missing file is a
-:class:`~reglab.config.MissingDataError` (a :class:`FileNotFoundError`) naming the path
+:class:`~reglab.errors.MissingDataError` (a :class:`FileNotFoundError`) naming the path
 looked at; an unknown column (listing the available ones), a non-numeric feature column,
 missing values (naming the columns) or an unreadable file is a
-:class:`~reglab.config.DataError` (a :class:`ValueError`).
+:class:`~reglab.errors.DataError` (a :class:`ValueError`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from reglab.config import DataError, existing_table_file
-from reglab.data import CLASSIFICATION, REGRESSION, TASKS, ArrayDataModule
+from reglab import checks
+from reglab.checks import existing_file
+from reglab.data import CLASSIFICATION, REGRESSION, TASKS
+from reglab.data.in_memory import ArrayDataModule
+from reglab.errors import DataError
 
 AUTO_MAX_CLASSES = 20
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -38,7 +41,7 @@ def read_table(path: str | Path):
     """The file as a pandas DataFrame, or a clear error."""
     import pandas as pd
 
-    path = existing_table_file(path)
+    path = existing_file("data.path", path)
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             return pd.read_parquet(path)
@@ -61,7 +64,7 @@ def infer_task(target) -> str:
     return CLASSIFICATION if integral and len(np.unique(values)) <= AUTO_MAX_CLASSES else REGRESSION
 
 
-class CsvDataModule(ArrayDataModule):
+class TableDataModule(ArrayDataModule):
     """A CSV or Parquet file held in memory; see the module docstring.
 
     Split at random by ``val_fraction`` / ``test_fraction`` (stratified for
@@ -77,8 +80,7 @@ class CsvDataModule(ArrayDataModule):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if task not in (*TASKS, "auto"):
-            raise ValueError(f"task must be one of {[*TASKS, 'auto']}, got {task!r}")
+        checks.choice("data.task", task, ("auto", *TASKS))
         self.path = path
         self.target = target
         self.features = None if features is None else [str(f) for f in features]

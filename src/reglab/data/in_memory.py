@@ -1,19 +1,11 @@
-"""Data modules that hold whole data sets as in-memory tensors.
+"""The shared in-memory data module: whole data sets held as tensors.
 
 Every source produces one feature array and one target array; the base class
 :class:`ArrayDataModule` splits them into train / validation / test, standardizes
 features with statistics of the training split only, and serves batches by indexing the
 tensors (one gather per batch, no per-sample ``__getitem__`` and collate).
 
-Sources (each a small subclass; the ``conf/data/*.yaml`` option in brackets):
-
-- :class:`SklearnDataModule` here: sets embedded in scikit-learn [``digits``,
-  ``diabetes``, ``breast_cancer``, ``wine``];
-- :mod:`reglab.synthetic`: linear designs of the lasso / elastic-net papers [``synthetic``];
-- :mod:`reglab.mnist1d_data`: MNIST-1D, generated offline [``mnist1d``];
-- :mod:`reglab.table_file`: a CSV or Parquet file [``csv``];
-- :mod:`reglab.image_files`: MNIST, Fashion-MNIST and CIFAR-10 in torchvision's on-disk
-  format [``mnist``, ``fashion_mnist``, ``cifar10``].
+Each source (:mod:`reglab.data`) is a small subclass implementing :meth:`load_arrays`.
 
 Sets without a fixed split are split at random by ``val_fraction`` / ``test_fraction``
 (stratified for classification); sets that come with an official test split keep it
@@ -26,125 +18,17 @@ so that every position keeps one shared scale, as a convolution expects.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Sequence
-
-import lightning as L
 import numpy as np
 import torch
 from torch import Tensor
 
-from reglab.config import DataError
+from reglab import checks
+from reglab.data import CLASSIFICATION
+from reglab.data.batches import InMemoryBatches
+from reglab.data.splits import _at, _subset, _two_way, split_indices
+from reglab.errors import ConfigError, DataError
 
-CLASSIFICATION = "classification"
-REGRESSION = "regression"
-TASKS = (CLASSIFICATION, REGRESSION)
 IMPUTERS = ("mean", "median")
-
-
-class InMemoryBatches:
-    """Iterable of ``(x, y)`` batches cut from tensors by indexing.
-
-    With ``shuffle`` the order is a fresh permutation each epoch, drawn from a generator
-    seeded once, so the sequence of epochs is reproducible. A trailing batch of a single
-    sample is skipped when shuffling (batch norm cannot train on it). ``repeat`` passes
-    over the data make one epoch (each with its own permutation): more steps between
-    validations for small sets.
-    """
-
-    def __init__(
-        self, x: Tensor, y: Tensor, batch_size: int, shuffle: bool, seed: int = 0, repeat: int = 1
-    ) -> None:
-        self.x, self.y = x, y
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.repeat = int(repeat)
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def _per_pass(self) -> int:
-        n, b = len(self.x), self.batch_size
-        full, rest = divmod(n, b)
-        return full + (1 if rest > 1 or (rest == 1 and not self.shuffle) else 0)
-
-    def __len__(self) -> int:
-        return self.repeat * self._per_pass()
-
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        n, b = len(self.x), self.batch_size
-        rank, world = _process_share()
-        for _ in range(self.repeat):
-            if not self.shuffle:
-                for start in range(0, n, b):
-                    end = min(start + b, n)
-                    yield self.x[start + rank : end : world], self.y[start + rank : end : world]
-                continue
-            order = torch.randperm(n, generator=self.generator)
-            for i in range(self._per_pass()):
-                index = order[i * b : (i + 1) * b][rank::world]
-                # index_select: tensor[index] is ~1000x slower for float rows on CPU (torch 2.13)
-                yield self.x.index_select(0, index), self.y.index_select(0, index)
-
-
-def _process_share() -> tuple[int, int]:
-    """``(rank, world size)`` in a distributed run, ``(0, 1)`` otherwise.
-
-    Every process draws the same permutation (same seed) and takes every world-th sample
-    of each batch, so a batch of ``batch_size`` is split across processes and the
-    averaged gradient is the one-process gradient of the whole batch.
-    """
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _stratifiable(labels: np.ndarray | None, first: int, second: int) -> bool:
-    """Whether a stratified split of ``labels`` into parts of these sizes is possible."""
-    if labels is None:
-        return False
-    counts = np.unique(labels, return_counts=True)[1]
-    return counts.min() >= 2 and min(first, second) >= len(counts)
-
-
-def _two_way(
-    indices: np.ndarray, second: float | int, seed: int, labels: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Split ``indices`` into two random parts, the second of ``second`` samples (a count)
-    or share (a fraction); stratified by ``labels`` (aligned with ``indices``) when the
-    class counts allow it."""
-    from sklearn.model_selection import train_test_split
-
-    n = len(indices)
-    is_fraction = isinstance(second, (float, np.floating))
-    n_second = math.ceil(second * n) if is_fraction else int(second)
-    stratify = labels if _stratifiable(labels, n - n_second, n_second) else None
-    size = float(second) if is_fraction else n_second
-    first, rest = train_test_split(indices, test_size=size, random_state=seed, stratify=stratify)
-    return first, rest
-
-
-def split_indices(
-    n: int,
-    val_fraction: float,
-    test_fraction: float,
-    seed: int,
-    stratify: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Disjoint train / val / test index arrays covering ``range(n)``, stratified when
-    given labels (and every class has enough samples for it)."""
-    indices = np.arange(n)
-    holdout = val_fraction + test_fraction
-    if holdout == 0:
-        return indices, indices[:0], indices[:0]
-    train, rest = _two_way(indices, holdout, seed, stratify)
-    if test_fraction == 0:
-        return train, rest, indices[:0]
-    if val_fraction == 0:
-        return train, indices[:0], rest
-    rest_labels = stratify[rest] if stratify is not None else None
-    val, test = _two_way(rest, test_fraction / holdout, seed, rest_labels)
-    return train, val, test
 
 
 class Standardizer:
@@ -176,8 +60,11 @@ class Standardizer:
         return ((blocks - mean[:, None]) / std[:, None]).reshape(x.shape)
 
 
-class ArrayDataModule(L.LightningDataModule):
+class ArrayDataModule:
     """Base for in-memory sets: subclasses implement :meth:`load_arrays`.
+
+    A plain class, not a ``LightningDataModule``: the pipeline hands its loaders to the
+    Trainer, so a data module is built and checked before Lightning is imported.
 
     ``load_arrays`` returns ``(features, targets, task)``: features of shape
     ``(n, *input_shape)`` (numbers, NaN for a missing value), targets of shape ``(n,)``
@@ -214,25 +101,21 @@ class ArrayDataModule(L.LightningDataModule):
         impute: str | None = None,
         repeat: int = 1,
     ) -> None:
-        super().__init__()
-        for key, size in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
-            if size is not None and size < 1:
-                raise ValueError(f"{key} must be >= 1 (or None for the whole split), got {size}")
-        fractions_ok = 0 <= val_fraction < 1 and 0 <= test_fraction < 1
-        if not (fractions_ok and val_fraction + test_fraction < 1):
-            raise ValueError("val_fraction and test_fraction must be in [0, 1) and sum to < 1")
-        if repeat < 1:
-            raise ValueError(f"repeat must be >= 1, got {repeat}")
-        if impute is not None and impute not in IMPUTERS:
-            raise ValueError(f"impute must be one of {list(IMPUTERS)} or None, got {impute!r}")
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size
-        self.val_fraction = val_fraction
-        self.test_fraction = test_fraction
-        self.standardize = standardize
-        self.seed = seed
-        self.impute = impute
-        self.repeat = repeat
+        self.batch_size = checks.optional_integer("data.batch_size", batch_size, 1, "the whole split")
+        self.eval_batch_size = checks.optional_integer(
+            "data.eval_batch_size", eval_batch_size, 1, "the whole split"
+        )
+        self.val_fraction = checks.number("data.val_fraction", val_fraction, 0, 1, high_open=True)
+        self.test_fraction = checks.number("data.test_fraction", test_fraction, 0, 1, high_open=True)
+        if val_fraction + test_fraction >= 1:
+            raise ConfigError(
+                f"data.val_fraction + data.test_fraction = {val_fraction + test_fraction} is not "
+                "allowed: must be < 1"
+            )
+        self.standardize = checks.flag("data.standardize", standardize)
+        self.seed = checks.integer("data.seed", seed)
+        self.impute = None if impute is None else checks.choice("data.impute", impute, IMPUTERS)
+        self.repeat = checks.integer("data.repeat", repeat, low=1)
         self.tensors: dict[str, tuple[Tensor, Tensor]] = {}
         self.clean_targets: dict[str, Tensor] = {}
         self.task = ""
@@ -394,10 +277,9 @@ class FixedSplitDataModule(ArrayDataModule):
         **kwargs,
     ) -> None:
         super().__init__(val_fraction=val_fraction, test_fraction=0.0, **kwargs)
-        for key, size in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
-            if size is not None and size < (0 if key == "n_val" else 1):
-                raise ValueError(f"{key} must be a positive count or None, got {size}")
-        self.n_train, self.n_val, self.n_test = n_train, n_val, n_test
+        self.n_train = checks.optional_integer("data.n_train", n_train, 1, "all")
+        self.n_val = checks.optional_integer("data.n_val", n_val, 0, "val_fraction of the training part")
+        self.n_test = checks.optional_integer("data.n_test", n_test, 1, "all")
         self._n_official_train = 0
 
     def load_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
@@ -423,52 +305,3 @@ class FixedSplitDataModule(ArrayDataModule):
         train = _subset(train, self.n_train, self.seed, _at(labels, train))
         test = _subset(test, self.n_test, self.seed, _at(labels, test))
         return np.sort(train), np.sort(val), np.sort(test)
-
-
-def _at(labels: np.ndarray | None, index: np.ndarray) -> np.ndarray | None:
-    return None if labels is None else labels[index]
-
-
-def _subset(
-    index: np.ndarray, size: int | None, seed: int, labels: np.ndarray | None
-) -> np.ndarray:
-    """A random (stratified when possible) subset of ``size`` entries; all when None or
-    not smaller than ``index``."""
-    if size is None or size >= len(index):
-        return index
-    rest, kept = _two_way(index, int(size), seed, labels)
-    return kept
-
-
-def ordered_split(sizes: Sequence[int]) -> tuple[np.ndarray, ...]:
-    """Consecutive index ranges of the given sizes: ``(3, 2)`` -> ``[0, 1, 2], [3, 4]``."""
-    bounds = np.cumsum([0, *sizes])
-    return tuple(np.arange(bounds[i], bounds[i + 1]) for i in range(len(sizes)))
-
-
-SKLEARN_SETS = {
-    "digits": ("load_digits", CLASSIFICATION),
-    "breast_cancer": ("load_breast_cancer", CLASSIFICATION),
-    "wine": ("load_wine", CLASSIFICATION),
-    "iris": ("load_iris", CLASSIFICATION),
-    "diabetes": ("load_diabetes", REGRESSION),
-}
-
-
-class SklearnDataModule(ArrayDataModule):
-    """A data set embedded in scikit-learn (no download): one of ``SKLEARN_SETS``."""
-
-    def __init__(self, name: str = "digits", **kwargs) -> None:
-        if name not in SKLEARN_SETS:
-            raise ValueError(f"unknown scikit-learn set {name!r}; allowed: {sorted(SKLEARN_SETS)}")
-        super().__init__(**kwargs)
-        self.name = name
-
-    def load_arrays(self) -> tuple[np.ndarray, np.ndarray, str]:
-        import sklearn.datasets
-
-        loader_name, task = SKLEARN_SETS[self.name]
-        bunch = getattr(sklearn.datasets, loader_name)()
-        self.feature_names = [str(f) for f in getattr(bunch, "feature_names", [])]
-        self.source = f"scikit-learn's {self.name} set"
-        return bunch.data, bunch.target, task

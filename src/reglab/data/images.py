@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from reglab.config import DataError, MissingDataError
-from reglab.data import CLASSIFICATION, FixedSplitDataModule
+from reglab import checks
+from reglab.data import CLASSIFICATION
+from reglab.data.in_memory import FixedSplitDataModule
+from reglab.errors import DataError, MissingDataError
 
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -125,7 +127,7 @@ def download(name: str, root: str | Path) -> None:
         raise ImportError(
             f"data.download=true uses torchvision to fetch {name}, but it cannot be imported "
             f"({error}); install a torchvision matching your torch, or download the files "
-            f"yourself into {Path(root).resolve()} (layout: reglab.image_files docstring)"
+            f"yourself into {Path(root).resolve()} (layout: reglab.data.images docstring)"
         ) from error
     cls = getattr(torchvision.datasets, SETS[name][0])
     for train in (True, False):
@@ -166,12 +168,10 @@ class ImageFilesDataModule(FixedSplitDataModule):
     def __init__(
         self, name: str = "mnist", root: str = "data", download: bool = False, **kwargs
     ) -> None:
-        if name not in SETS:
-            raise ValueError(f"unknown image set {name!r}; allowed: {sorted(SETS)}")
         super().__init__(**kwargs)
-        self.name = name
+        self.name = checks.choice("data.name", name, sorted(SETS))
         self.root = root
-        self.download = download
+        self.download = checks.flag("data.download", download)
 
     def load_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
         if self.download:

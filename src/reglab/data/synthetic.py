@@ -55,8 +55,11 @@ from typing import Any
 
 import numpy as np
 
-from reglab.config import DataError
-from reglab.data import CLASSIFICATION, REGRESSION, TASKS, ArrayDataModule, ordered_split
+from reglab import checks
+from reglab.data import CLASSIFICATION, REGRESSION, TASKS
+from reglab.data.in_memory import ArrayDataModule
+from reglab.data.splits import ordered_split
+from reglab.errors import ConfigError, DataError
 
 CORRELATIONS = ("none", "toeplitz", "equal", "groups")
 _CORRELATION_KEYS = {
@@ -201,12 +204,13 @@ class SyntheticDataModule(ArrayDataModule):
         **kwargs,
     ) -> None:
         super().__init__(val_fraction=0.0, test_fraction=0.0, **kwargs)
-        if design is not None and design not in DESIGNS:
-            raise ValueError(f"unknown design {design!r}; allowed: {sorted(DESIGNS)} or None")
-        if task not in TASKS:
-            raise ValueError(f"task must be one of {list(TASKS)}, got {task!r}")
+        if design is not None:
+            checks.choice("data.design", design, [*sorted(DESIGNS), None])
+        checks.choice("data.task", task, TASKS)
         if coef is not None and n_informative is not None:
-            raise ValueError("give either coef or n_informative, not both")
+            raise ConfigError(
+                "data.coef and data.n_informative are both set: give one of them, not both"
+            )
         settings = dict(GENERIC)
         if design is not None:
             settings.update(DESIGNS[design])
@@ -219,7 +223,7 @@ class SyntheticDataModule(ArrayDataModule):
         settings.update({k: v for k, v in given.items() if v is not None})
         if coef is not None:
             if n_features is not None and n_features != len(coef):
-                raise ValueError(f"coef has {len(coef)} entries but n_features={n_features}")
+                raise ConfigError(f"data.coef has {len(coef)} entries but data.n_features={n_features}")
             settings["coef"] = [float(c) for c in coef]
         elif n_features is not None or n_informative is not None:
             settings.pop("coef", None)  # a design's coef gives way to n_features / n_informative
@@ -230,10 +234,8 @@ class SyntheticDataModule(ArrayDataModule):
         self.task_name = task
         self.settings = settings
         for key, least in (("n_train", 1), ("n_val", 0), ("n_test", 0)):
-            if int(settings[key]) < least:
-                raise ValueError(f"{key} must be >= {least}, got {settings[key]}")
-        if float(settings["sigma"]) < 0:
-            raise ValueError(f"sigma must be >= 0, got {settings['sigma']}")
+            settings[key] = checks.integer(f"data.{key}", settings[key], low=least)
+        settings["sigma"] = checks.number("data.sigma", settings["sigma"], low=0)
         self.correlation = check_correlation(settings["correlation"], self.p)
         self.covariance = covariance(self.p, self.correlation)
         self._clean: np.ndarray | None = None
@@ -245,13 +247,13 @@ class SyntheticDataModule(ArrayDataModule):
         if "coef" in settings:
             coef = np.asarray(settings["coef"], dtype=np.float64)
             if coef.ndim != 1 or len(coef) == 0:
-                raise ValueError(f"coef must be a non-empty list of numbers, got {coef.tolist()}")
+                raise checks.refuse("data.coef", coef.tolist(), "a non-empty list of numbers")
             return coef
         p, k = int(settings["n_features"]), int(settings["n_informative"])
-        if p < 1 or not 0 <= k <= p:
-            raise ValueError(
-                f"need n_features >= 1 and 0 <= n_informative <= n_features, got {p} and {k}"
-            )
+        checks.integer("data.n_features", p, low=1)
+        checks.integer("data.n_informative", k, low=0)
+        if k > p:
+            raise ConfigError(f"data.n_informative={k} is not allowed: must be <= data.n_features={p}")
         coef = np.zeros(p)
         coef[:k] = float(settings["informative_coef"])
         return coef

@@ -1,0 +1,114 @@
+"""From a composed config to the objects of one job: data, regularizer, optimizer, model
+and callbacks.
+
+Every object is made by its own constructor, which checks its arguments
+(:mod:`reglab.checks`); :func:`instantiate` unwraps Hydra's ``InstantiationException`` so
+that such an error reaches the user as the constructor's one line. Data, regularizer and
+model are built before Lightning and MLflow are imported and before the store is
+touched: a bad value costs a torch import, not a training stack, and leaves no run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+from typing import Any
+
+from omegaconf import DictConfig
+
+from reglab.errors import USER_ERRORS, ConfigError
+
+
+def instantiate(node: DictConfig, key: str, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate(node, **kwargs)``; a constructor's user error comes out as
+    itself, and an unknown argument as a :class:`ConfigError` naming ``key``."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate as hydra_instantiate
+
+    try:
+        return hydra_instantiate(node, **kwargs)
+    except InstantiationException as error:
+        cause = error.__cause__
+        if isinstance(cause, USER_ERRORS):
+            raise cause from None
+        if isinstance(cause, TypeError) and "argument" in str(cause):
+            target = node.get("_target_", "?")
+            raise ConfigError(f"{key}: {target} does not accept these arguments: {cause}") from None
+        raise
+
+
+def seed_all(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators and set Lightning's seed variables (what
+    Lightning's ``seed_everything(seed, workers=True)`` does, without importing Lightning),
+    so the model's initialization is fixed before the training stack loads, and spawned
+    processes (``ddp_spawn``) reseed as Lightning's would."""
+    import numpy as np
+    import torch
+
+    os.environ["PL_GLOBAL_SEED"] = str(seed)
+    os.environ["PL_SEED_WORKERS"] = "1"
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclasses.dataclass
+class Components:
+    """What one job trains: the data (set up), its model, regularizer and optimizer factory."""
+
+    datamodule: Any
+    model: Any
+    regularizer: Any
+    optimizer: Any
+
+
+def build_components(cfg: DictConfig) -> Components:
+    """Data (loaded and split), regularizer, optimizer factory and the model for that data,
+    the model initialized from ``cfg.seed``."""
+    datamodule = instantiate(cfg.data, "data")
+    regularizer = instantiate(cfg.regularizer, "regularizer")
+    optimizer = instantiate(cfg.optimizer, "optimizer")
+    datamodule.setup("fit")
+    seed_all(cfg.seed)
+    model = build_model(cfg.model, datamodule)
+    return Components(datamodule, model, regularizer, optimizer)
+
+
+def build_model(model_cfg: DictConfig, datamodule) -> Any:
+    """The ``model`` config instantiated with the sizes the data module inferred."""
+    return instantiate(
+        model_cfg,
+        "model",
+        in_features=datamodule.n_features,
+        out_features=datamodule.n_outputs,
+        input_shape=list(datamodule.input_shape),
+    )
+
+
+def build_callbacks(cfg: DictConfig, run_dir) -> list:
+    """The ``callbacks`` group's objects (a null entry is skipped); a ``ModelCheckpoint``
+    without a folder writes to the run's ``checkpoints/``."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    callbacks = []
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if node is None:
+            continue
+        callback = instantiate(node, f"callbacks.{name}")
+        if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
+            callback.dirpath = str(run_dir / "checkpoints")
+        callbacks.append(callback)
+    return callbacks
+
+
+def check_accelerator(cfg: DictConfig) -> None:
+    """A GPU trainer on a machine without CUDA stops before anything is created."""
+    import torch
+
+    accelerator = str(cfg.trainer.get("accelerator", "cpu"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator!r} is not available: torch.cuda.is_available() is False "
+            "(no CUDA GPU or a CPU build of torch); allowed here: trainer=cpu or trainer=ddp_spawn"
+        )

@@ -1,0 +1,65 @@
+"""Batches cut from in-memory tensors by indexing (no per-sample ``__getitem__`` and collate)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+
+class InMemoryBatches:
+    """Iterable of ``(x, y)`` batches cut from tensors by indexing.
+
+    With ``shuffle`` the order is a fresh permutation each epoch, drawn from a generator
+    seeded once, so the sequence of epochs is reproducible. A trailing batch of a single
+    sample is skipped when shuffling (batch norm cannot train on it). ``repeat`` passes
+    over the data make one epoch (each with its own permutation): more steps between
+    validations for small sets.
+    """
+
+    def __init__(
+        self, x: Tensor, y: Tensor, batch_size: int, shuffle: bool, seed: int = 0, repeat: int = 1
+    ) -> None:
+        self.x, self.y = x, y
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.repeat = int(repeat)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def _per_pass(self) -> int:
+        n, b = len(self.x), self.batch_size
+        full, rest = divmod(n, b)
+        return full + (1 if rest > 1 or (rest == 1 and not self.shuffle) else 0)
+
+    def __len__(self) -> int:
+        return self.repeat * self._per_pass()
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        n, b = len(self.x), self.batch_size
+        rank, world = _process_share()
+        for _ in range(self.repeat):
+            if not self.shuffle:
+                for start in range(0, n, b):
+                    end = min(start + b, n)
+                    yield self.x[start + rank : end : world], self.y[start + rank : end : world]
+                continue
+            order = torch.randperm(n, generator=self.generator)
+            for i in range(self._per_pass()):
+                index = order[i * b : (i + 1) * b][rank::world]
+                # index_select: tensor[index] is ~1000x slower for float rows on CPU (torch 2.13)
+                yield self.x.index_select(0, index), self.y.index_select(0, index)
+
+
+def _process_share() -> tuple[int, int]:
+    """``(rank, world size)`` in a distributed run, ``(0, 1)`` otherwise.
+
+    Every process draws the same permutation (same seed) and takes every world-th sample
+    of each batch, so a batch of ``batch_size`` is split across processes and the
+    averaged gradient is the one-process gradient of the whole batch.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1

@@ -1,0 +1,160 @@
+"""Fitting and testing one module under Lightning's Trainer, and what the fit learned:
+the per-epoch history (:class:`FitRecord`), the best epoch and generalization gaps
+(:func:`fit_summary`), the model error on synthetic designs (:func:`model_error`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from reglab.errors import DivergedError
+
+log = logging.getLogger("reglab.pipeline")
+
+
+def _quiet_lightning() -> None:
+    """Hide Lightning's start-up banner (accelerator lines, tips); warnings still show."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+
+
+def fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) -> dict[str, float]:
+    """Fit ``module`` on the data under the ``trainer`` config, test the best epoch's
+    weights, and return (and log to ``tracked``) the test metrics with the fit's summary."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from reglab.build import instantiate
+    from reglab.tracking.epoch_logger import EpochMetricsLogger
+
+    logger = EpochMetricsLogger(tracked) if tracked is not None else False
+    precision = supported_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator"))
+    checkpointing = any(isinstance(c, ModelCheckpoint) for c in callbacks)
+    recorder = FitRecord(run_dir / "fit_record.json")
+    _quiet_lightning()
+    trainer = instantiate(
+        cfg.trainer,
+        "trainer",
+        callbacks=[*callbacks, recorder],
+        logger=logger,
+        default_root_dir=str(run_dir),
+        enable_checkpointing=checkpointing,
+        **({"precision": precision} if precision is not None else {}),
+    )
+    started = time.perf_counter()
+    trainer.fit(
+        module, train_dataloaders=datamodule.train_dataloader(), val_dataloaders=datamodule.val_dataloader()
+    )
+    fit_seconds = time.perf_counter() - started
+
+    _raise_if_diverged(trainer)
+    tested = trainer.test(
+        module, dataloaders=datamodule.test_dataloader(), ckpt_path=_best_checkpoint(callbacks), verbose=False
+    )
+
+    record = recorder.read()
+    summary = fit_summary(record["history"])
+    summary["fit/epochs"] = float(record["epochs"])
+    summary["fit/stopped_early"] = float(record["stopped_early"])
+    summary["fit/seconds"] = fit_seconds
+    clean = getattr(datamodule, "clean_targets", {}).get("test")
+    if clean is not None:
+        summary["test/model_error"] = model_error(module.model, datamodule.tensors["test"][0], clean)
+    if tracked is not None:
+        logger.flush()
+        tracked.log_metrics(summary)
+    metrics = {k: float(v) for k, v in tested[0].items()} if tested else {}
+    metrics.update(summary)
+    log.info("final metrics: %s", {k: round(v, 4) for k, v in sorted(metrics.items())})
+    return metrics
+
+
+
+
+def _best_checkpoint(callbacks) -> str | None:
+    """The file ``trainer.test`` should load: none when :class:`BestWeights` has put the
+    best weights back into the module, else a ``ModelCheckpoint``'s best file, if any."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from reglab.best_weights import BestWeights
+
+    if any(isinstance(c, BestWeights) for c in callbacks):
+        return None
+    checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
+    return (checkpoint.best_model_path or None) if checkpoint is not None else None
+
+
+class FitRecord(Callback):
+    """Writes what the fit learned (per-epoch history, epochs trained, early stop) to a
+    JSON file from the global-zero process, so the launching process gets it back also
+    when the fit ran in spawned workers (``ddp_spawn``), whose module state is not returned."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero:
+            return
+        from lightning.pytorch.callbacks import EarlyStopping
+
+        stopper = next((c for c in trainer.callbacks if isinstance(c, EarlyStopping)), None)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps({
+            "history": dict(pl_module.history),
+            "epochs": trainer.current_epoch,
+            "stopped_early": bool(stopper is not None and stopper.stopped_epoch > 0),
+        }))
+
+    def read(self) -> dict:
+        return json.loads(self.path.read_text())
+
+
+def supported_precision(precision, accelerator) -> str | None:
+    """``bf16-mixed`` on a GPU without bf16 support falls back to ``16-mixed``, with a warning."""
+    if precision is None or str(precision) != "bf16-mixed" or str(accelerator) not in ("gpu", "cuda"):
+        return None if precision is None else str(precision)
+    if torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    log.warning("this GPU has no bf16 support: trainer.precision falls back from bf16-mixed to 16-mixed")
+    return "16-mixed"
+
+
+def fit_summary(history: dict[str, list[float]]) -> dict[str, float]:
+    """Best epoch (lowest ``val/loss``, first of ties, as the checkpoint keeps it), its
+    validation loss, and the generalization gap there: ``gap/loss`` = val/loss -
+    train/data_loss and, for classification, ``gap/acc`` = train/acc - val/acc (positive
+    = overfitting; train metrics are epoch means with dropout active)."""
+    val_loss = history.get("val/loss", [])
+    if not val_loss:
+        return {}
+    best = min(range(len(val_loss)), key=val_loss.__getitem__)
+    summary = {"fit/best_epoch": float(best), "fit/best_val_loss": val_loss[best]}
+    if len(history.get("train/data_loss", [])) > best:
+        summary["gap/loss"] = val_loss[best] - history["train/data_loss"][best]
+    if len(history.get("train/acc", [])) > best and len(history.get("val/acc", [])) > best:
+        summary["gap/acc"] = history["train/acc"][best] - history["val/acc"][best]
+    return summary
+
+
+@torch.no_grad()
+def model_error(model: torch.nn.Module, x: torch.Tensor, clean_target: torch.Tensor) -> float:
+    """Mean squared distance between predictions and the noise-free target (known for
+    synthetic designs): the test MSE minus the irreducible noise."""
+    model.eval()
+    return float((model(x) - clean_target.to(x.dtype)).square().mean())
+
+
+def _raise_if_diverged(trainer) -> None:
+    for key in ("train/loss", "val/loss"):
+        value = trainer.callback_metrics.get(key)
+        if value is not None and not torch.isfinite(value).all():
+            raise DivergedError(
+                f"{key} is {float(value)} at epoch {trainer.current_epoch}: training diverged "
+                "(lower optimizer.lr or regularizer.strength)"
+            )

@@ -1,0 +1,134 @@
+"""Hydra callbacks: they run in the launching process, around all jobs.
+
+For a single run the config is checked (and the store and experiment created) before
+the job. For a ``-m`` sweep, before any job starts, :class:`SweepTracking` creates the
+store, the experiment and a *parent* MLflow run, and writes the sweep's manifest
+(:mod:`reglab.sweeps.manifest`) to the sweep folder, from which every job learns its
+parent run and experiment. When the sweep ends it writes the sweep's summary to the
+parent run, sets the parent's status from its children and exits non-zero if any job
+failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from reglab.sweeps import manifest as manifests
+from reglab.sweeps import outcomes
+
+log = logging.getLogger("reglab")
+
+
+def _tracking_uri(config: DictConfig) -> str:
+    from reglab import tracking
+
+    return tracking.resolve_tracking_uri(config.logger.tracking_uri, config.paths.output_dir)
+
+
+def _ensure_experiment(config: DictConfig) -> str:
+    from reglab import tracking
+
+    return tracking.ensure_experiment(
+        _tracking_uri(config), config.logger.experiment_name, config.logger.artifact_location
+    )
+
+
+class SweepTracking(Callback):
+    """Store, experiment, parent run and manifest for sweeps; validation and store for
+    single runs."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from reglab.config import validate
+        from reglab.entry import exit_on_user_error
+
+        with exit_on_user_error():
+            validate(config)
+        if config.logger.enabled:
+            _ensure_experiment(config)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        overrides = list(config.hydra.overrides.task)
+        params = config.hydra.sweeper.get("params")
+        sweep_params = OmegaConf.to_container(params) if params is not None else {}
+        self.parent = None
+        identity = {
+            "sweep_id": manifests.new_sweep_id(),
+            "sweep_dir": str(Path(config.hydra.sweep.dir)),
+            "size": manifests.count_jobs(overrides, sweep_params),
+            "started": time.time(),
+            "signature": manifests.signature(overrides, sweep_params),
+            "threads_per_job": manifests.threads_per_job(config.hydra.launcher),
+        }
+        log.info("sweep %s: %d jobs -> %s", identity["sweep_id"], identity["size"], identity["sweep_dir"])
+        if config.logger.enabled:
+            identity.update(self._start_parent(config, identity, overrides, sweep_params))
+        self.manifest = manifests.SweepManifest(**identity)
+        self.manifest.write()
+
+    def _start_parent(self, config: DictConfig, identity: dict, overrides: list, sweep_params: dict) -> dict:
+        from reglab import tracking
+        from reglab.sweeps.resume import kill_abandoned_runs
+
+        uri = _tracking_uri(config)
+        experiment_id = _ensure_experiment(config)
+        if config.get("resume"):
+            killed = kill_abandoned_runs(uri, experiment_id, identity["signature"])
+            if killed:
+                log.info("resume: marked %d runs left RUNNING by an earlier sweep as KILLED", killed)
+        self.parent = tracking.TrackedRun(uri, experiment_id)
+        self.parent.start(f"sweep-{identity['sweep_id']}", {
+            "reglab.kind": "sweep",
+            "reglab.sweep_id": identity["sweep_id"],
+            "reglab.sweep_signature": identity["signature"],
+            "reglab.overrides": " ".join(overrides) or "(none)",
+            "reglab.sweep_dir": identity["sweep_dir"],
+        })
+        self.parent.log_params({"sweep.jobs": str(identity["size"]), "sweep.overrides": " ".join(overrides)})
+        self.parent.log_text(
+            OmegaConf.to_yaml({"overrides": overrides, "sweeper_params": sweep_params}), "sweep.yaml"
+        )
+        return {"parent_run_id": self.parent.run_id, "experiment_id": experiment_id}
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        results = outcomes.read_outcomes(Path(self.manifest.sweep_dir))
+        failed = [o for o in results if o["status"] == "FAILED"]
+        skipped = sum(o["status"] == "SKIPPED" for o in results)
+        elapsed = time.time() - self.manifest.started
+        if self.parent is not None:
+            table = outcomes.outcome_table(results)
+            self.parent.log_text(table.to_csv(index=False), "summary/jobs.csv")
+            self.parent.log_text(outcomes.markdown(table), "summary/jobs.md")
+            self.parent.log_metrics({
+                "sweep/jobs": len(results),
+                "sweep/failed": len(failed),
+                "sweep/skipped": skipped,
+                "sweep/seconds": elapsed,
+            })
+            self._attach_report()
+            status = "FAILED" if failed or len(results) < self.manifest.size else "FINISHED"
+            self.parent.client.set_terminated(self.parent.run_id, status)
+        log.info(
+            "sweep done in %.0fs: %d jobs, %d finished, %d skipped, %d failed",
+            elapsed, len(results), sum(o["status"] == "FINISHED" for o in results), skipped, len(failed),
+        )
+        for outcome in failed:
+            log.error("failed job %s (%s): %s", outcome["job"], outcome["overrides"], outcome["reason"])
+        if failed:
+            raise SystemExit(1)
+
+    def _attach_report(self) -> None:
+        """Tables and figures of the sweep (:mod:`reglab.report`) as parent-run artifacts."""
+        try:
+            from reglab.report import write_report
+        except ImportError:
+            return
+        try:
+            write_report(self.parent.uri, sweep_id=self.manifest.sweep_id)
+        except Exception as error:  # a report problem must not hide the sweep's outcome
+            log.warning("sweep report not written: %s", error)

@@ -1,0 +1,112 @@
+"""One job of a ``-m`` sweep: a failure is recorded (MLflow run FAILED, outcome file) and
+the sweep goes on; with ``+resume=true`` a config already FINISHED in the experiment is
+skipped."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from omegaconf import DictConfig, open_dict
+
+from reglab.errors import USER_ERRORS, ConfigError
+from reglab.sweeps import outcomes
+from reglab.sweeps.manifest import SweepManifest
+
+OBJECTIVE = "fit/best_val_loss"  # what a job returns to Hydra's sweeper
+
+log = logging.getLogger("reglab")
+
+
+def progress_line(job: int, manifest: SweepManifest | None) -> str:
+    """``job 3/12 of sweep <id>, 1 failed so far, 00:00:41 elapsed``."""
+    if manifest is None:
+        return f"job {job + 1} of a sweep"
+    failed = outcomes.failed_so_far(Path(manifest.sweep_dir))
+    return (f"job {job + 1}/{manifest.size} of sweep {manifest.sweep_id}, "
+            f"{failed} failed so far, {manifest.elapsed()} elapsed")
+
+
+def with_sweep_identity(cfg: DictConfig, manifest: SweepManifest | None) -> DictConfig:
+    """The job's config with the sweep's parent run, experiment and identity filled in
+    (``logger.parent_run_id``, ...), unless the user set them."""
+    if manifest is None:
+        return cfg
+    with open_dict(cfg):
+        for key in ("parent_run_id", "experiment_id", "sweep_id"):
+            if cfg.logger.get(key) is None:
+                cfg.logger[key] = getattr(manifest, key)
+        if cfg.logger.get("sweep_signature") is None:
+            cfg.logger.sweep_signature = manifest.signature
+    return cfg
+
+
+def run_sweep_job(
+    cfg: DictConfig, job: int, job_dir: Path, sweep_dir: Path, overrides: Sequence[str], choices: dict
+) -> float:
+    """Train job ``job`` of the sweep in ``sweep_dir``; returns the objective
+    (``fit/best_val_loss``; NaN when the job failed)."""
+    manifest = SweepManifest.read(sweep_dir)
+    cfg = with_sweep_identity(cfg, manifest)
+    outcome = {"job": job, "overrides": " ".join(overrides), "run_id": None, "reason": None}
+    log.info(progress_line(job, manifest))
+    if manifest is not None and manifest.threads_per_job:
+        import torch
+
+        torch.set_num_threads(manifest.threads_per_job)
+    try:
+        previous = _finished_before(cfg)
+        if previous is not None:
+            objective = previous.data.metrics.get(OBJECTIVE, math.nan)
+            log.info("resume: skipping job %d, already FINISHED as run %s", job, previous.info.run_id)
+            outcomes.write_outcome(job_dir, **outcome | {
+                "status": "SKIPPED", "objective": objective, "run_id": previous.info.run_id})
+            return objective
+        result = _train(cfg, job_dir, overrides, choices)
+    except Exception as error:  # recorded, and the sweep continues
+        if isinstance(error, USER_ERRORS):
+            print(f"reglab: error: {error}", file=sys.stderr)
+        else:
+            log.exception("job %d failed", job)
+        outcomes.write_outcome(job_dir, **outcome | {
+            "status": "FAILED", "objective": math.nan, "reason": f"{type(error).__name__}: {error}"})
+        return math.nan
+    objective = result.metrics.get(OBJECTIVE, math.nan)
+    outcomes.write_outcome(job_dir, **outcome | {
+        "status": "FINISHED", "objective": objective, "run_id": result.run_id})
+    return objective
+
+
+def _train(cfg: DictConfig, job_dir: Path, overrides: Sequence[str], choices: dict):
+    from reglab.entry import import_run_modules
+    from reglab.pipeline import prepare, train
+
+    if cfg.trainer.get("strategy") == "ddp":
+        raise ConfigError(
+            "trainer.strategy='ddp' is not allowed in a -m sweep: it relaunches the script, so every "
+            "rank would re-run the whole sweep; use trainer=ddp_spawn, or launch one ddp job per run"
+        )
+    components = prepare(cfg)
+    import_run_modules(with_mlflow=bool(cfg.logger.enabled))
+    return train(cfg, overrides, job_dir, choices, components=components)
+
+
+def _finished_before(cfg: DictConfig):
+    """With ``+resume=true``: a FINISHED run of the experiment with this job's config hash."""
+    if not cfg.get("resume") or not cfg.logger.enabled:
+        return None
+    from reglab import tracking
+    from reglab.config import sync_knobs, validate
+    from reglab.pipeline import config_hash
+    from reglab.sweeps.resume import finished_run_with_hash
+
+    validate(cfg)
+    sync_knobs(cfg)  # the hash of the config as it will be trained and recorded
+    uri = tracking.resolve_tracking_uri(cfg.logger.tracking_uri, cfg.paths.output_dir)
+    experiment_id = cfg.logger.get("experiment_id") or tracking.ensure_experiment(
+        uri, cfg.logger.experiment_name, cfg.logger.artifact_location
+    )
+    return finished_run_with_hash(uri, experiment_id, config_hash(cfg))

@@ -1,0 +1,25 @@
+"""MLflow tracking: the store and experiment (:mod:`.store`), one run per job (:mod:`.run`)
+and the Lightning logger writing epoch metrics into it (:mod:`.epoch_logger`).
+
+MLflow is imported lazily: a process that never touches the store does not pay for it.
+"""
+
+from reglab.tracking.run import TrackedRun, flatten_config, git_commit
+from reglab.tracking.store import (
+    connection_uri,
+    disable_telemetry,
+    ensure_experiment,
+    resolve_tracking_uri,
+    sqlite_path,
+)
+
+__all__ = [
+    "TrackedRun",
+    "connection_uri",
+    "disable_telemetry",
+    "ensure_experiment",
+    "flatten_config",
+    "git_commit",
+    "resolve_tracking_uri",
+    "sqlite_path",
+]
