@@ -10,6 +10,7 @@ from lightning.pytorch.callbacks import Callback
 
 import reglab
 from reglab.best_weights import BestWeights
+from reglab.errors import ConfigError
 
 
 def _weights(model) -> dict[str, torch.Tensor]:
@@ -83,5 +84,5 @@ def test_improvement_is_strict_and_never_non_finite():
     minimum.best_score, maximum.best_score = 1.0, 1.0
     assert minimum._improves(0.5) and not minimum._improves(1.0) and not minimum._improves(math.nan)
     assert maximum._improves(2.0) and not maximum._improves(1.0) and not maximum._improves(math.inf)
-    with pytest.raises(ValueError, match="mode must be one of"):
+    with pytest.raises(ConfigError, match=r"callbacks.best_weights.mode=.lowest. is not allowed: must be one of min, max"):
         BestWeights(mode="lowest")

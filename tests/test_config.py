@@ -10,6 +10,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from reglab.config import compose, validate
+from reglab.pipeline import prepare
 from reglab.errors import ConfigError, MissingDataError
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -61,9 +62,11 @@ def test_top_level_knobs_reach_the_model():
     assert {"Dropout", "BatchNorm1d"} <= kinds
 
 
-def test_validate_names_key_value_and_range():
+def test_constructors_and_validate_name_key_value_and_range():
+    """A value of one of reglab's classes is refused by its constructor (through Hydra's
+    instantiate, unwrapped); a rule spanning two keys by ``validate``."""
     with pytest.raises(ConfigError, match=r"regularizer\.strength=-0\.5 .* >= 0"):
-        validate(compose(["regularizer.strength=-0.5"]))
+        prepare(compose(["regularizer.strength=-0.5", "logger=none"]))
     with pytest.raises(ConfigError, match=r"data\.val_fraction \+ data\.test_fraction"):
         validate(compose(["data.val_fraction=0.5", "data.test_fraction=0.5"]))
 

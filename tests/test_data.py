@@ -7,14 +7,10 @@ import pytest
 import sklearn.datasets
 import torch
 
-from reglab.data import (
-    CLASSIFICATION,
-    REGRESSION,
-    SKLEARN_SETS,
-    InMemoryBatches,
-    SklearnDataModule,
-    split_indices,
-)
+from reglab.data import CLASSIFICATION, REGRESSION
+from reglab.data.batches import InMemoryBatches
+from reglab.data.sklearn_sets import SKLEARN_SETS, SklearnDataModule
+from reglab.data.splits import split_indices
 
 
 def indexed(n: int) -> tuple[torch.Tensor, torch.Tensor]:

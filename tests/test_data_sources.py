@@ -16,13 +16,10 @@ import torch
 from conftest import run_cli
 
 import reglab
-from reglab.data import (
-    CLASSIFICATION,
-    REGRESSION,
-    InMemoryBatches,
-    SklearnDataModule,
-    split_indices,
-)
+from reglab.data import CLASSIFICATION, REGRESSION
+from reglab.data.batches import InMemoryBatches
+from reglab.data.sklearn_sets import SklearnDataModule
+from reglab.data.splits import split_indices
 from reglab.data.images import (
     ImageFilesDataModule,
     read_cifar_batch,

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from reglab.errors import ConfigError
 from reglab.models import ACTIVATIONS, MLP, LinearModel, make_activation
 
 HIDDENS = [[7], [8, 6], [5, 4, 3]]
@@ -51,7 +52,7 @@ def test_activation_is_placed_in_every_block(name):
 
 
 def test_unknown_activation_raises():
-    with pytest.raises(ValueError, match="unknown activation 'swishy'"):
+    with pytest.raises(ConfigError, match=r"model.activation='swishy' is not allowed: must be one of elu, gelu"):
         make_activation("swishy")
     with pytest.raises(ValueError, match="relu"):
         MLP(4, 2, hidden=[3], activation="swishy")
