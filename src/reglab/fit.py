@@ -66,6 +66,7 @@ def fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) -> 
     clean = getattr(datamodule, "clean_targets", {}).get("test")
     if clean is not None:
         summary["test/model_error"] = model_error(module.model, datamodule.tensors["test"][0], clean)
+    summary.update(tested_weight_statistics(module))
     if tracked is not None:
         logger.flush()
         tracked.log_metrics(summary)
@@ -75,6 +76,13 @@ def fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) -> 
     return metrics
 
 
+def tested_weight_statistics(module) -> dict[str, float]:
+    """``best/weights/...``: norms and sparsity (:func:`reglab.module.weight_statistics`) of
+    the weights that were tested (the best epoch's), next to the test metrics they explain;
+    ``weights/...`` is the per-epoch history of the weights as they were trained."""
+    from reglab.module import weight_statistics
+
+    return {f"best/{key}": float(value) for key, value in weight_statistics(module.weights).items()}
 
 
 def _best_checkpoint(callbacks) -> str | None:

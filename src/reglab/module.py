@@ -32,6 +32,11 @@ from reglab.regularizers import Regularizer, adds_own_gradient, select_weights
 
 NEAR_ZERO = 1e-3
 
+# Slots of the epoch sums kept on the device (one tensor each, so that an epoch costs no
+# host sync until its end and a distributed run reduces them in one call).
+TRAIN_LOSS_SUM, TRAIN_CORRECT, TRAIN_COUNT = range(3)  # _train_sums
+EVAL_LOSS_SUM, EVAL_COUNT = range(2)  # _eval_sums
+
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 
@@ -96,13 +101,14 @@ class RegularizedModule(L.LightningModule):
         self.val_metrics = _stage_metrics(task, n_outputs).clone(prefix="val/")
         self.test_metrics = _stage_metrics(task, n_outputs).clone(prefix="test/")
         self.history: dict[str, list[float]] = defaultdict(list)
-        self.register_buffer("_train_sums", torch.zeros(3), persistent=False)
-        self.register_buffer("_eval_sums", torch.zeros(2), persistent=False)
+        self.register_buffer("_train_sums", torch.zeros(TRAIN_COUNT + 1), persistent=False)
+        self.register_buffer("_eval_sums", torch.zeros(EVAL_COUNT + 1), persistent=False)
 
     def __setattr__(self, name: str, value) -> None:
         """Lightning sets ``_current_fx_name`` around every hook call, ~50 times per
         training step; it is a plain string, so it skips ``nn.Module.__setattr__``'s
-        parameter / buffer / submodule bookkeeping (2 us -> 0.3 us a call)."""
+        parameter / buffer / submodule bookkeeping (2 us -> 0.3 us a call). Relies on
+        Lightning setting that attribute: pinned by tests/test_lightning_contract.py."""
         if name == "_current_fx_name":
             object.__setattr__(self, name, value)
         else:
@@ -121,10 +127,10 @@ class RegularizedModule(L.LightningModule):
         output = self.model(x)
         data_loss = self.data_loss(output, y)
         n = len(y)
-        self._train_sums[0].add_(data_loss.detach() * n)
+        self._train_sums[TRAIN_LOSS_SUM].add_(data_loss.detach() * n)
         if self.task == CLASSIFICATION:
-            self._train_sums[1].add_((output.detach().argmax(dim=1) == y).sum())
-        self._train_sums[2].add_(n)
+            self._train_sums[TRAIN_CORRECT].add_((output.detach().argmax(dim=1) == y).sum())
+        self._train_sums[TRAIN_COUNT].add_(n)
         if self.penalty_in_graph:
             return data_loss + self.regularizer.penalty(self.penalized)
         return data_loss
@@ -144,12 +150,13 @@ class RegularizedModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         sums = self._summed_over_processes(self._train_sums)
-        means = sums[:2] / sums[2]
+        means = sums / sums[TRAIN_COUNT]
+        data_loss = means[TRAIN_LOSS_SUM]
         with torch.no_grad():
             penalty = self.regularizer.penalty(self.penalized).to(means)
-        metrics = {"train/loss": means[0] + penalty, "train/data_loss": means[0], "train/penalty": penalty}
+        metrics = {"train/loss": data_loss + penalty, "train/data_loss": data_loss, "train/penalty": penalty}
         if self.task == CLASSIFICATION:
-            metrics["train/acc"] = means[1]
+            metrics["train/acc"] = means[TRAIN_CORRECT]
         metrics.update(weight_statistics(self.weights))
         metrics.update(self.regularizer.metrics(self.penalized))
         self._publish(metrics)
@@ -167,7 +174,9 @@ class RegularizedModule(L.LightningModule):
         Early stopping and checkpointing read ``trainer.callback_metrics``; the logger gets
         one call per epoch with the epoch as step. This replaces ``self.log``, whose
         per-call bookkeeping costs milliseconds (measured: ~18 ms for 8 metrics per
-        epoch on 2 CPU cores), which would dominate small full-batch runs.
+        epoch on 2 CPU cores), which would dominate small full-batch runs. Relies on
+        ``EarlyStopping`` / ``ModelCheckpoint`` reading ``trainer.callback_metrics`` and on
+        the logger's ``log_metrics``: pinned by tests/test_lightning_contract.py.
         """
         self.trainer.callback_metrics.update(metrics)
         numbers = torch.stack([v.detach().float() for v in metrics.values()]).tolist()  # one sync
@@ -181,7 +190,7 @@ class RegularizedModule(L.LightningModule):
         x, y = batch
         output = self.model(x)
         loss = self.data_loss(output, y)
-        self._eval_sums.add_(torch.stack((loss.detach() * len(y), loss.new_tensor(len(y)))))
+        self._eval_sums.add_(torch.stack((loss.detach() * len(y), loss.new_tensor(len(y)))))  # slot order
         if self.task == CLASSIFICATION:
             output = output.softmax(dim=1)
         elif y.shape[1] == 1:
@@ -191,7 +200,7 @@ class RegularizedModule(L.LightningModule):
     def _eval_epoch_end(self, stage: str, metrics: torchmetrics.MetricCollection) -> None:
         values = metrics.compute()
         sums = self._summed_over_processes(self._eval_sums)
-        values[f"{stage}/loss"] = sums[0] / sums[1]
+        values[f"{stage}/loss"] = sums[EVAL_LOSS_SUM] / sums[EVAL_COUNT]
         if stage == "test":
             self.log_dict(values, sync_dist=True)  # once per run; trainer.test() returns these
         elif not self.trainer.sanity_checking:
