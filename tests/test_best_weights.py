@@ -84,5 +84,6 @@ def test_improvement_is_strict_and_never_non_finite():
     minimum.best_score, maximum.best_score = 1.0, 1.0
     assert minimum._improves(0.5) and not minimum._improves(1.0) and not minimum._improves(math.nan)
     assert maximum._improves(2.0) and not maximum._improves(1.0) and not maximum._improves(math.inf)
-    with pytest.raises(ConfigError, match=r"callbacks.best_weights.mode=.lowest. is not allowed: must be one of min, max"):
+    message = r"callbacks.best_weights.mode=.lowest. is not allowed: must be one of min, max"
+    with pytest.raises(ConfigError, match=message):
         BestWeights(mode="lowest")

@@ -10,8 +10,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from reglab.config import compose, validate
-from reglab.pipeline import prepare
 from reglab.errors import ConfigError, MissingDataError
+from reglab.pipeline import prepare
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = ["data", "model", "regularizer", "optimizer", "trainer", "callbacks", "logger"]

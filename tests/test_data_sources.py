@@ -18,8 +18,6 @@ from conftest import run_cli
 import reglab
 from reglab.data import CLASSIFICATION, REGRESSION
 from reglab.data.batches import InMemoryBatches
-from reglab.data.sklearn_sets import SklearnDataModule
-from reglab.data.splits import split_indices
 from reglab.data.images import (
     ImageFilesDataModule,
     read_cifar_batch,
@@ -28,6 +26,8 @@ from reglab.data.images import (
     write_idx,
 )
 from reglab.data.mnist1d import Mnist1dDataModule
+from reglab.data.sklearn_sets import SklearnDataModule
+from reglab.data.splits import split_indices
 from reglab.data.synthetic import DESIGNS, SyntheticDataModule, covariance
 from reglab.data.tables import TableDataModule
 from reglab.errors import DataError, MissingDataError

@@ -45,8 +45,14 @@ def _module() -> RegularizedModule:
 
 def _trainer(epochs: int, callbacks=(), logger=False) -> L.Trainer:
     return L.Trainer(
-        max_epochs=epochs, accelerator="cpu", devices=1, logger=logger, callbacks=list(callbacks),
-        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+        max_epochs=epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=logger,
+        callbacks=list(callbacks),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
         num_sanity_val_steps=0,
     )
 

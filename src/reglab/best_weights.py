@@ -79,6 +79,13 @@ class BestWeights(Callback):
             folder = Path(self.dirpath or Path(trainer.default_root_dir) / "checkpoints")
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / self.filename.format(epoch=self.best_epoch)
-            torch.save({"state_dict": self._best, "epoch": self.best_epoch,
-                        "monitor": self.monitor, "score": self.best_score}, path)
+            torch.save(
+                {
+                    "state_dict": self._best,
+                    "epoch": self.best_epoch,
+                    "monitor": self.monitor,
+                    "score": self.best_score,
+                },
+                path,
+            )
             self.best_model_path = str(path)

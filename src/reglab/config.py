@@ -162,9 +162,7 @@ def validate(cfg: DictConfig) -> None:
         OmegaConf.select(cfg, "data.test_fraction", default=0) or 0
     )
     if fractions >= 1:
-        raise ConfigError(
-            f"data.val_fraction + data.test_fraction = {fractions} is not allowed: must be < 1"
-        )
+        raise ConfigError(f"data.val_fraction + data.test_fraction = {fractions} is not allowed: must be < 1")
     table = OmegaConf.select(cfg, "data.path", default=None)
     if table is not None:
         checks.existing_file("data.path", table)

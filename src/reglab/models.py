@@ -75,9 +75,7 @@ class LinearModel(nn.Linear):
     """No hidden layer: linear regression, or logistic / softmax regression with
     cross-entropy. The intercept (``bias``) is not penalized by default."""
 
-    def __init__(
-        self, in_features: int, out_features: int, input_shape: Sequence[int] | None = None
-    ) -> None:
+    def __init__(self, in_features: int, out_features: int, input_shape: Sequence[int] | None = None) -> None:
         super().__init__(in_features, out_features)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -80,8 +80,12 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return images, np.asarray(labels, dtype=np.int64)
 
 
-MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 # name -> (torchvision class, folder under root)
 SETS = {
@@ -111,7 +115,7 @@ def _missing_message(name: str, root: Path, missing: list[Path]) -> str:
     return (
         f"data={name}: {len(missing)} file(s) not found under {root.resolve()}: "
         f"{[str(m.relative_to(root)) for m in missing]} (MNIST-style files may also end in .gz). "
-        f"Get the set with torchvision: python -c \"from torchvision.datasets import {cls}; "
+        f'Get the set with torchvision: python -c "from torchvision.datasets import {cls}; '
         f"{cls}('{root}', train=True, download=True); "
         f"{cls}('{root}', train=False, download=True)\", "
         f"or rerun with data.download=true (needs torchvision), or point data.root at the "
@@ -151,9 +155,7 @@ def load_image_set(name: str, root: str | Path) -> tuple[np.ndarray, ...]:
     x_train, y_train, x_test, y_test = (read_idx(p) for p in found)
     for images, labels, path in ((x_train, y_train, found[0]), (x_test, y_test, found[2])):
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise DataError(
-                f"{path}: images {images.shape} and labels {labels.shape} do not match"
-            )
+            raise DataError(f"{path}: images {images.shape} and labels {labels.shape} do not match")
     return x_train[:, None], y_train.astype(np.int64), x_test[:, None], y_test.astype(np.int64)
 
 
@@ -165,9 +167,7 @@ class ImageFilesDataModule(FixedSplitDataModule):
     ``n_test`` choose the split sizes (see :class:`~reglab.data.FixedSplitDataModule`).
     """
 
-    def __init__(
-        self, name: str = "mnist", root: str = "data", download: bool = False, **kwargs
-    ) -> None:
+    def __init__(self, name: str = "mnist", root: str = "data", download: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.name = checks.choice("data.name", name, sorted(SETS))
         self.root = root
@@ -206,8 +206,11 @@ def write_example_set(
         batches = [(CIFAR_TRAIN[i], "train", part) for i, part in enumerate(parts)]
         for file, split, index in [*batches, ("test_batch", "test", np.arange(n_test))]:
             images, labels = written[split]
-            entry = {"batch_label": file, "labels": labels[index].tolist(),
-                     "data": images[index].reshape(len(index), -1)}
+            entry = {
+                "batch_label": file,
+                "labels": labels[index].tolist(),
+                "data": images[index].reshape(len(index), -1),
+            }
             with open(folder / file, "wb") as handle:
                 pickle.dump(entry, handle, protocol=2)
         return written

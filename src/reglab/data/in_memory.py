@@ -208,8 +208,7 @@ class ArrayDataModule:
         if self.impute is None:
             counts = np.isnan(x).sum(axis=0)[missing]
             shown = ", ".join(
-                f"{n!r} ({c} missing)"
-                for n, c in zip(self._column_names(missing), counts, strict=True)
+                f"{n!r} ({c} missing)" for n, c in zip(self._column_names(missing), counts, strict=True)
             )
             raise DataError(
                 f"missing values (NaN) in column(s) {shown}{self._where()}: remove them from the "
@@ -298,8 +297,7 @@ class FixedSplitDataModule(ArrayDataModule):
         else:
             if isinstance(val_size, int) and val_size >= len(pool):
                 raise DataError(
-                    f"n_val={val_size} leaves no training samples: the training part has "
-                    f"{len(pool)}"
+                    f"n_val={val_size} leaves no training samples: the training part has {len(pool)}"
                 )
             train, val = _two_way(pool, val_size, self.seed, _at(labels, pool))
         train = _subset(train, self.n_train, self.seed, _at(labels, train))

@@ -68,9 +68,7 @@ class Mnist1dDataModule(FixedSplitDataModule):
         self.shuffle_seq = checks.flag("data.shuffle_seq", shuffle_seq)
 
     def load_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
-        data = generate_mnist1d(
-            self.n_samples, self.train_split, self.generation_seed, self.shuffle_seq
-        )
+        data = generate_mnist1d(self.n_samples, self.train_split, self.generation_seed, self.shuffle_seq)
         self.source = "MNIST-1D"
         x_train, x_test = data["x"][:, None, :], data["x_test"][:, None, :]
         return x_train, data["y"], x_test, data["y_test"], CLASSIFICATION

@@ -57,14 +57,11 @@ def split_indices(
     return train, val, test
 
 
-
 def _at(labels: np.ndarray | None, index: np.ndarray) -> np.ndarray | None:
     return None if labels is None else labels[index]
 
 
-def _subset(
-    index: np.ndarray, size: int | None, seed: int, labels: np.ndarray | None
-) -> np.ndarray:
+def _subset(index: np.ndarray, size: int | None, seed: int, labels: np.ndarray | None) -> np.ndarray:
     """A random (stratified when possible) subset of ``size`` entries; all when None or
     not smaller than ``index``."""
     if size is None or size >= len(index):

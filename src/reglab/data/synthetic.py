@@ -74,29 +74,42 @@ _SMALL = {"n_train": 20, "n_val": 20, "n_test": 200}
 
 DESIGNS: dict[str, dict[str, Any]] = {
     "tibshirani_1": {
-        "coef": [3, 1.5, 0, 0, 2, 0, 0, 0], "correlation": _TOEPLITZ_HALF, "sigma": 3.0, **_SMALL
+        "coef": [3, 1.5, 0, 0, 2, 0, 0, 0],
+        "correlation": _TOEPLITZ_HALF,
+        "sigma": 3.0,
+        **_SMALL,
     },
     "tibshirani_2": {"coef": [0.85] * 8, "correlation": _TOEPLITZ_HALF, "sigma": 3.0, **_SMALL},
-    "tibshirani_3": {
-        "coef": [5, 0, 0, 0, 0, 0, 0, 0], "correlation": _TOEPLITZ_HALF, "sigma": 2.0, **_SMALL
-    },
+    "tibshirani_3": {"coef": [5, 0, 0, 0, 0, 0, 0, 0], "correlation": _TOEPLITZ_HALF, "sigma": 2.0, **_SMALL},
     "zou_hastie_3": {
         "coef": [0] * 10 + [2] * 10 + [0] * 10 + [2] * 10,
         "correlation": {"kind": "equal", "rho": 0.5},
-        "sigma": 15.0, "n_train": 100, "n_val": 100, "n_test": 400,
+        "sigma": 15.0,
+        "n_train": 100,
+        "n_val": 100,
+        "n_test": 400,
     },
     "zou_hastie_4": {
         "coef": [3] * 15 + [0] * 25,
         "correlation": {"kind": "groups", "n_groups": 3, "group_size": 5, "noise_sd": 0.1},
-        "sigma": 15.0, "n_train": 50, "n_val": 50, "n_test": 400,
+        "sigma": 15.0,
+        "n_train": 50,
+        "n_val": 50,
+        "n_test": 400,
     },
 }
 DESIGNS["zou_hastie_1"] = DESIGNS["tibshirani_1"]
 DESIGNS["zou_hastie_2"] = DESIGNS["tibshirani_2"]
 
 GENERIC = {
-    "n_train": 100, "n_val": 100, "n_test": 1000, "n_features": 20, "n_informative": 5,
-    "informative_coef": 1.0, "correlation": {"kind": "none"}, "sigma": 1.0,
+    "n_train": 100,
+    "n_val": 100,
+    "n_test": 1000,
+    "n_features": 20,
+    "n_informative": 5,
+    "informative_coef": 1.0,
+    "correlation": {"kind": "none"},
+    "sigma": 1.0,
 }
 
 
@@ -125,9 +138,7 @@ def check_correlation(correlation: Mapping[str, Any] | None, n_features: int) ->
     spec = dict(correlation or {"kind": "none"})
     kind = spec.get("kind", "none")
     if kind not in CORRELATIONS:
-        raise DataError(
-            f"data.correlation.kind={kind!r} is not allowed: must be one of {list(CORRELATIONS)}"
-        )
+        raise DataError(f"data.correlation.kind={kind!r} is not allowed: must be one of {list(CORRELATIONS)}")
     spec["kind"] = kind
     unknown = set(spec) - _CORRELATION_KEYS[kind]
     if unknown:
@@ -151,9 +162,7 @@ def check_correlation(correlation: Mapping[str, Any] | None, n_features: int) ->
         spec.setdefault("noise_sd", 0.1)
         for key in ("n_groups", "group_size"):
             if not isinstance(spec.get(key), int) or spec[key] < 1:
-                raise DataError(
-                    f"data.correlation.{key} must be a positive integer for kind 'groups'"
-                )
+                raise DataError(f"data.correlation.{key} must be a positive integer for kind 'groups'")
         if spec["n_groups"] * spec["group_size"] > p:
             raise DataError(
                 f"data.correlation: {spec['n_groups']} groups of {spec['group_size']} features "
@@ -208,17 +217,20 @@ class SyntheticDataModule(ArrayDataModule):
             checks.choice("data.design", design, [*sorted(DESIGNS), None])
         checks.choice("data.task", task, TASKS)
         if coef is not None and n_informative is not None:
-            raise ConfigError(
-                "data.coef and data.n_informative are both set: give one of them, not both"
-            )
+            raise ConfigError("data.coef and data.n_informative are both set: give one of them, not both")
         settings = dict(GENERIC)
         if design is not None:
             settings.update(DESIGNS[design])
             settings["n_features"] = len(settings["coef"])
         given = {
-            "n_train": n_train, "n_val": n_val, "n_test": n_test, "n_features": n_features,
-            "n_informative": n_informative, "informative_coef": informative_coef,
-            "correlation": correlation, "sigma": sigma,
+            "n_train": n_train,
+            "n_val": n_val,
+            "n_test": n_test,
+            "n_features": n_features,
+            "n_informative": n_informative,
+            "informative_coef": informative_coef,
+            "correlation": correlation,
+            "sigma": sigma,
         }
         settings.update({k: v for k, v in given.items() if v is not None})
         if coef is not None:

@@ -99,21 +99,15 @@ class TableDataModule(ArrayDataModule):
         table.columns = columns
         available = f"available columns: {columns}"
         if self.target not in columns:
-            raise DataError(
-                f"data.target={self.target!r} is not a column of {self.path}; {available}"
-            )
-        features = self.features if self.features is not None else [
-            c for c in columns if c != self.target
-        ]
+            raise DataError(f"data.target={self.target!r} is not a column of {self.path}; {available}")
+        features = self.features if self.features is not None else [c for c in columns if c != self.target]
         unknown = [f for f in features if f not in columns]
         if unknown:
             raise DataError(f"data.features {unknown} are not columns of {self.path}; {available}")
         if self.target in features:
             raise DataError(f"data.target={self.target!r} is also listed in data.features")
         if not features:
-            raise DataError(
-                f"{self.path} has no feature columns besides the target {self.target!r}"
-            )
+            raise DataError(f"{self.path} has no feature columns besides the target {self.target!r}")
         if len(table) == 0:
             raise DataError(f"{self.path} has no rows")
         text = [f for f in features if not types.is_numeric_dtype(table[f])]
@@ -133,8 +127,7 @@ class TableDataModule(ArrayDataModule):
         numeric = types.is_numeric_dtype(target) and not types.is_bool_dtype(target)
         if task == REGRESSION and not numeric:
             raise DataError(
-                f"data.task=regression needs a numeric target; column {self.target!r} is "
-                f"{target.dtype}"
+                f"data.task=regression needs a numeric target; column {self.target!r} is {target.dtype}"
             )
         if task == CLASSIFICATION and target.nunique() < 2:
             raise DataError(f"target column {self.target!r} of {self.path} holds a single class")

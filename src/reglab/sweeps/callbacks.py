@@ -1,8 +1,9 @@
 """Hydra callbacks: they run in the launching process, around all jobs.
 
-For a single run the config is checked (and the store and experiment created) before
-the job. For a ``-m`` sweep, before any job starts, :class:`SweepTracking` creates the
-store, the experiment and a *parent* MLflow run, and writes the sweep's manifest
+For a single run the config is checked before the job (the job itself creates the store
+once its objects are built, so a failed start leaves no store). For a ``-m`` sweep,
+before any job starts, :class:`SweepTracking` creates the store, the experiment and a
+*parent* MLflow run, and writes the sweep's manifest
 (:mod:`reglab.sweeps.manifest`) to the sweep folder, from which every job learns its
 parent run and experiment. When the sweep ends it writes the sweep's summary to the
 parent run, sets the parent's status from its children and exits non-zero if any job
@@ -40,8 +41,7 @@ def _ensure_experiment(config: DictConfig) -> str:
 
 
 class SweepTracking(Callback):
-    """Store, experiment, parent run and manifest for sweeps; validation and store for
-    single runs."""
+    """Store, experiment, parent run and manifest for sweeps; validation for single runs."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         from reglab.config import validate
@@ -49,8 +49,6 @@ class SweepTracking(Callback):
 
         with exit_on_user_error():
             validate(config)
-        if config.logger.enabled:
-            _ensure_experiment(config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         overrides = list(config.hydra.overrides.task)
@@ -82,13 +80,16 @@ class SweepTracking(Callback):
             if killed:
                 log.info("resume: marked %d runs left RUNNING by an earlier sweep as KILLED", killed)
         self.parent = tracking.TrackedRun(uri, experiment_id)
-        self.parent.start(f"sweep-{identity['sweep_id']}", {
-            "reglab.kind": "sweep",
-            "reglab.sweep_id": identity["sweep_id"],
-            "reglab.sweep_signature": identity["signature"],
-            "reglab.overrides": " ".join(overrides) or "(none)",
-            "reglab.sweep_dir": identity["sweep_dir"],
-        })
+        self.parent.start(
+            f"sweep-{identity['sweep_id']}",
+            {
+                "reglab.kind": "sweep",
+                "reglab.sweep_id": identity["sweep_id"],
+                "reglab.sweep_signature": identity["signature"],
+                "reglab.overrides": " ".join(overrides) or "(none)",
+                "reglab.sweep_dir": identity["sweep_dir"],
+            },
+        )
         self.parent.log_params({"sweep.jobs": str(identity["size"]), "sweep.overrides": " ".join(overrides)})
         self.parent.log_text(
             OmegaConf.to_yaml({"overrides": overrides, "sweeper_params": sweep_params}), "sweep.yaml"
@@ -104,18 +105,24 @@ class SweepTracking(Callback):
             table = outcomes.outcome_table(results)
             self.parent.log_text(table.to_csv(index=False), "summary/jobs.csv")
             self.parent.log_text(outcomes.markdown(table), "summary/jobs.md")
-            self.parent.log_metrics({
-                "sweep/jobs": len(results),
-                "sweep/failed": len(failed),
-                "sweep/skipped": skipped,
-                "sweep/seconds": elapsed,
-            })
+            self.parent.log_metrics(
+                {
+                    "sweep/jobs": len(results),
+                    "sweep/failed": len(failed),
+                    "sweep/skipped": skipped,
+                    "sweep/seconds": elapsed,
+                }
+            )
             self._attach_report()
             status = "FAILED" if failed or len(results) < self.manifest.size else "FINISHED"
             self.parent.client.set_terminated(self.parent.run_id, status)
         log.info(
             "sweep done in %.0fs: %d jobs, %d finished, %d skipped, %d failed",
-            elapsed, len(results), sum(o["status"] == "FINISHED" for o in results), skipped, len(failed),
+            elapsed,
+            len(results),
+            sum(o["status"] == "FINISHED" for o in results),
+            skipped,
+            len(failed),
         )
         for outcome in failed:
             log.error("failed job %s (%s): %s", outcome["job"], outcome["overrides"], outcome["reason"])

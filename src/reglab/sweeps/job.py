@@ -26,8 +26,10 @@ def progress_line(job: int, manifest: SweepManifest | None) -> str:
     if manifest is None:
         return f"job {job + 1} of a sweep"
     failed = outcomes.failed_so_far(Path(manifest.sweep_dir))
-    return (f"job {job + 1}/{manifest.size} of sweep {manifest.sweep_id}, "
-            f"{failed} failed so far, {manifest.elapsed()} elapsed")
+    return (
+        f"job {job + 1}/{manifest.size} of sweep {manifest.sweep_id}, "
+        f"{failed} failed so far, {manifest.elapsed()} elapsed"
+    )
 
 
 def with_sweep_identity(cfg: DictConfig, manifest: SweepManifest | None) -> DictConfig:
@@ -62,8 +64,10 @@ def run_sweep_job(
         if previous is not None:
             objective = previous.data.metrics.get(OBJECTIVE, math.nan)
             log.info("resume: skipping job %d, already FINISHED as run %s", job, previous.info.run_id)
-            outcomes.write_outcome(job_dir, **outcome | {
-                "status": "SKIPPED", "objective": objective, "run_id": previous.info.run_id})
+            outcomes.write_outcome(
+                job_dir,
+                **outcome | {"status": "SKIPPED", "objective": objective, "run_id": previous.info.run_id},
+            )
             return objective
         result = _train(cfg, job_dir, overrides, choices)
     except Exception as error:  # recorded, and the sweep continues
@@ -71,12 +75,16 @@ def run_sweep_job(
             print(f"reglab: error: {error}", file=sys.stderr)
         else:
             log.exception("job %d failed", job)
-        outcomes.write_outcome(job_dir, **outcome | {
-            "status": "FAILED", "objective": math.nan, "reason": f"{type(error).__name__}: {error}"})
+        outcomes.write_outcome(
+            job_dir,
+            **outcome
+            | {"status": "FAILED", "objective": math.nan, "reason": f"{type(error).__name__}: {error}"},
+        )
         return math.nan
     objective = result.metrics.get(OBJECTIVE, math.nan)
-    outcomes.write_outcome(job_dir, **outcome | {
-        "status": "FINISHED", "objective": objective, "run_id": result.run_id})
+    outcomes.write_outcome(
+        job_dir, **outcome | {"status": "FINISHED", "objective": objective, "run_id": result.run_id}
+    )
     return objective
 
 

@@ -69,9 +69,7 @@ def count_jobs(overrides: Sequence[str], sweeper_params: Mapping[str, Any]) -> i
 
     arguments = [f"{k}={v}" for k, v in sweeper_params.items()] + list(overrides)
     parsed = {o.get_key_element(): o for o in OverridesParser.create().parse_overrides(arguments)}
-    return math.prod(
-        len(list(o.sweep_string_iterator())) for o in parsed.values() if o.is_sweep_override()
-    )
+    return math.prod(len(list(o.sweep_string_iterator())) for o in parsed.values() if o.is_sweep_override())
 
 
 def signature(overrides: Sequence[str], sweeper_params: Mapping[str, Any]) -> str:

@@ -46,7 +46,5 @@ def markdown(table) -> str:
     """A pandas table as a GitHub markdown table (without the tabulate dependency)."""
     header = "| " + " | ".join(markdown_cell(c) for c in table.columns) + " |"
     rule = "|" + "---|" * len(table.columns)
-    rows = [
-        "| " + " | ".join(markdown_cell(v) for v in row) + " |" for row in table.itertuples(index=False)
-    ]
+    rows = ["| " + " | ".join(markdown_cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join([header, rule, *rows]) + "\n"

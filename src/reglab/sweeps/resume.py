@@ -28,9 +28,7 @@ def finished_run_with_hash(uri: str, experiment_id: str, config_hash: str):
 
     runs = MlflowClient(tracking_uri=uri).search_runs(
         [experiment_id],
-        filter_string=(
-            f"tags.`reglab.config_hash` = '{config_hash}' and attributes.status = 'FINISHED'"
-        ),
+        filter_string=(f"tags.`reglab.config_hash` = '{config_hash}' and attributes.status = 'FINISHED'"),
         max_results=1,
     )
     return runs[0] if runs else None

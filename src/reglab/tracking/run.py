@@ -38,7 +38,10 @@ def git_commit(directory: str | Path) -> str | None:
     try:
         out = subprocess.run(
             ["git", "-C", str(directory), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -68,7 +71,9 @@ class TrackedRun:
         for key in truncated:
             log.warning(
                 "param %s is %d characters; MLflow keeps %d (the full value is in config.yaml)",
-                key, len(params[key]), MAX_PARAM_LENGTH,
+                key,
+                len(params[key]),
+                MAX_PARAM_LENGTH,
             )
         items = [Param(k, v[:MAX_PARAM_LENGTH]) for k, v in params.items()]
         for start in range(0, len(items), PARAM_BATCH_LIMIT):
