@@ -155,44 +155,59 @@ class ConvNet(nn.Module):
             checks.integer(f"model.{key}", value, low=1)
         make_activation(activation)
         self.input_shape = conv_input_shape(in_features, input_shape, dims)
-        conv, norm, max_pool, channel_dropout = (
-            (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.Dropout1d)
-            if dims == 1
-            else (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.Dropout2d)
+        self.features, self.feature_shape = _conv_blocks(
+            self.input_shape, channels, kernel_size, stride, pool, activation, dropout, batchnorm
         )
-        blocks: list[nn.Module] = []
-        width, size = self.input_shape[0], list(self.input_shape[1:])
-        padding = kernel_size // 2
-        for c in (int(c) for c in channels):
-            blocks.append(conv(width, c, kernel_size, stride=stride, padding=padding))
-            size = [(s + 2 * padding - kernel_size) // stride + 1 for s in size]
-            if batchnorm:
-                blocks.append(norm(c))
-            blocks.append(make_activation(activation))
-            if pool > 1 and min(size) >= pool:
-                blocks.append(max_pool(pool))
-                size = [s // pool for s in size]
-            if dropout > 0:
-                blocks.append(channel_dropout(dropout))
-            width = c
-        self.features = nn.Sequential(*blocks)
         self.global_pool = global_pool
-        self.feature_shape = (width, *size)
+        width, *size = self.feature_shape
         flat = width if global_pool else width * math.prod(size)
-        layers: list[nn.Module] = []
-        for h in (int(h) for h in hidden):
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-            layers.append(nn.Linear(flat, h))
-            if batchnorm:
-                layers.append(nn.BatchNorm1d(h))
-            layers.append(make_activation(activation))
-            flat = h
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-        layers.append(nn.Linear(flat, out_features))
-        self.head = nn.Sequential(*layers)
+        self.head = _dense_head(flat, out_features, hidden, activation, dropout, batchnorm)
 
     def forward(self, x: Tensor) -> Tensor:
         maps = self.features(x.reshape(len(x), *self.input_shape))
         return self.head(maps.flatten(2).mean(dim=2) if self.global_pool else maps.flatten(1))
+
+
+def _conv_blocks(
+    input_shape: tuple, channels, kernel_size, stride, pool, activation, dropout, batchnorm
+) -> tuple[nn.Sequential, tuple]:
+    """The convolutional blocks of :class:`ConvNet` and the shape of the maps they give."""
+    dims = len(input_shape) - 1
+    conv, norm, max_pool, channel_dropout = (
+        (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.Dropout1d)
+        if dims == 1
+        else (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.Dropout2d)
+    )
+    blocks: list[nn.Module] = []
+    width, size = input_shape[0], list(input_shape[1:])
+    padding = kernel_size // 2
+    for c in channels:
+        blocks.append(conv(width, c, kernel_size, stride=stride, padding=padding))
+        size = [(s + 2 * padding - kernel_size) // stride + 1 for s in size]
+        if batchnorm:
+            blocks.append(norm(c))
+        blocks.append(make_activation(activation))
+        if pool > 1 and min(size) >= pool:
+            blocks.append(max_pool(pool))
+            size = [s // pool for s in size]
+        if dropout > 0:
+            blocks.append(channel_dropout(dropout))
+        width = c
+    return nn.Sequential(*blocks), (width, *size)
+
+
+def _dense_head(flat, out_features, hidden, activation, dropout, batchnorm) -> nn.Sequential:
+    """The fully connected head of :class:`ConvNet` (see its docstring)."""
+    layers: list[nn.Module] = []
+    for h in hidden:
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        layers.append(nn.Linear(flat, h))
+        if batchnorm:
+            layers.append(nn.BatchNorm1d(h))
+        layers.append(make_activation(activation))
+        flat = h
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(flat, out_features))
+    return nn.Sequential(*layers)
