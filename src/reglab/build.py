@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from reglab.errors import USER_ERRORS, ConfigError
+from reglab.timing import span
 
 
 def instantiate(node: DictConfig, key: str, **kwargs: Any) -> Any:
@@ -69,7 +70,8 @@ def build_components(cfg: DictConfig) -> Components:
     datamodule = instantiate(cfg.data, "data")
     regularizer = instantiate(cfg.regularizer, "regularizer")
     optimizer = instantiate(cfg.optimizer, "optimizer")
-    datamodule.setup("fit")
+    with span("data"):
+        datamodule.setup("fit")
     seed_all(cfg.seed)
     model = build_model(cfg.model, datamodule)
     return Components(datamodule, model, regularizer, optimizer)

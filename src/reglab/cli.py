@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from reglab.config import CONFIG_NAME, find_config_dir, group_choices, prepare_environment
 from reglab.entry import command, exit_on_user_error, import_run_modules
+from reglab.timing import span
 
 log = logging.getLogger("reglab")
 
@@ -47,4 +48,5 @@ def main() -> None:
 
         config_dir = find_config_dir()
         prepare_environment(config_dir)
-        hydra.main(config_path=str(config_dir), config_name=CONFIG_NAME, version_base="1.3")(_job)()
+        with span("hydra"):
+            hydra.main(config_path=str(config_dir), config_name=CONFIG_NAME, version_base="1.3")(_job)()

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterator
 
 from reglab.errors import USER_ERRORS
+from reglab.timing import span
 
 USER_ERROR_STATUS = 2
 
@@ -71,6 +72,7 @@ def import_run_modules(with_mlflow: bool = True) -> None:
     would then never be freed.
     """
     try:
-        _import_and_freeze(with_mlflow)
+        with span("import"):
+            _import_and_freeze(with_mlflow)
     finally:
         gc.enable()

@@ -14,6 +14,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from reglab.errors import DivergedError
+from reglab.timing import span
 
 log = logging.getLogger("reglab.pipeline")
 
@@ -48,15 +49,22 @@ def fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) -> 
         **({"precision": precision} if precision is not None else {}),
     )
     started = time.perf_counter()
-    trainer.fit(
-        module, train_dataloaders=datamodule.train_dataloader(), val_dataloaders=datamodule.val_dataloader()
-    )
+    with span("fit"):
+        trainer.fit(
+            module,
+            train_dataloaders=datamodule.train_dataloader(),
+            val_dataloaders=datamodule.val_dataloader(),
+        )
     fit_seconds = time.perf_counter() - started
 
     _raise_if_diverged(trainer)
-    tested = trainer.test(
-        module, dataloaders=datamodule.test_dataloader(), ckpt_path=_best_checkpoint(callbacks), verbose=False
-    )
+    with span("test"):
+        tested = trainer.test(
+            module,
+            dataloaders=datamodule.test_dataloader(),
+            ckpt_path=_best_checkpoint(callbacks),
+            verbose=False,
+        )
 
     record = recorder.read()
     summary = fit_summary(record["history"])
@@ -68,8 +76,9 @@ def fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) -> 
         summary["test/model_error"] = model_error(module.model, datamodule.tensors["test"][0], clean)
     summary.update(tested_weight_statistics(module))
     if tracked is not None:
-        logger.flush()
-        tracked.log_metrics(summary)
+        with span("logging"):
+            logger.flush()
+            tracked.log_metrics(summary)
     metrics = {k: float(v) for k, v in tested[0].items()} if tested else {}
     metrics.update(summary)
     log.info("final metrics: %s", {k: round(v, 4) for k, v in sorted(metrics.items())})

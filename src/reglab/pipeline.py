@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from reglab.build import Components, build_components, check_accelerator
 from reglab.config import compose_with_choices, sync_knobs, validate
+from reglab.timing import span, timed
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +66,15 @@ def prepare(cfg: DictConfig) -> Components:
     """Check ``cfg`` and build what it trains (data, model, regularizer, optimizer): every
     config error is raised here, before Lightning or MLflow is imported or the store is
     touched. Top-level knobs are made the values the model uses (:func:`sync_knobs`)."""
-    validate(cfg)
-    sync_knobs(cfg)
-    check_accelerator(cfg)
-    return build_components(cfg)
+    with span("config"):
+        validate(cfg)
+        sync_knobs(cfg)
+        check_accelerator(cfg)
+    with span("build"):
+        return build_components(cfg)
 
 
+@timed("build")
 def train(
     cfg: DictConfig,
     overrides: Sequence[str],
@@ -105,7 +109,8 @@ def train(
             tracked.fail(error)
         raise
     if tracked is not None:
-        tracked.finish()
+        with span("logging"):
+            tracked.finish()
     return Result(
         metrics=metrics,
         run_id=tracked.run_id if tracked else None,
@@ -128,13 +133,15 @@ def config_hash(cfg: DictConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+@timed("logging")
 def _start_tracking(cfg: DictConfig, overrides: Sequence[str], choices: dict[str, str]):
     from reglab import tracking
 
     uri = tracking.resolve_tracking_uri(cfg.logger.tracking_uri, cfg.paths.output_dir)
-    experiment_id = cfg.logger.get("experiment_id") or tracking.ensure_experiment(
-        uri, cfg.logger.experiment_name, cfg.logger.artifact_location
-    )
+    with span("store"):
+        experiment_id = cfg.logger.get("experiment_id") or tracking.ensure_experiment(
+            uri, cfg.logger.experiment_name, cfg.logger.artifact_location
+        )
     tracked = tracking.TrackedRun(uri, experiment_id)
     tags = {"reglab.overrides": " ".join(overrides) or "(none)"}
     tags.update({str(k): str(v) for k, v in (cfg.logger.get("tags") or {}).items()})

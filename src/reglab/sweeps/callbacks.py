@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from reglab.sweeps import manifest as manifests
 from reglab.sweeps import outcomes
+from reglab.timing import span, timed
 
 log = logging.getLogger("reglab")
 
@@ -32,6 +33,7 @@ def _tracking_uri(config: DictConfig) -> str:
     return tracking.resolve_tracking_uri(config.logger.tracking_uri, config.paths.output_dir)
 
 
+@timed("store")
 def _ensure_experiment(config: DictConfig) -> str:
     from reglab import tracking
 
@@ -47,9 +49,10 @@ class SweepTracking(Callback):
         from reglab.config import validate
         from reglab.entry import exit_on_user_error
 
-        with exit_on_user_error():
+        with exit_on_user_error(), span("config"):
             validate(config)
 
+    @timed("logging")
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         overrides = list(config.hydra.overrides.task)
         params = config.hydra.sweeper.get("params")
@@ -96,6 +99,7 @@ class SweepTracking(Callback):
         )
         return {"parent_run_id": self.parent.run_id, "experiment_id": experiment_id}
 
+    @timed("sweep summary")
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         results = outcomes.read_outcomes(Path(self.manifest.sweep_dir))
         failed = [o for o in results if o["status"] == "FAILED"]
@@ -136,6 +140,7 @@ class SweepTracking(Callback):
         except ImportError:
             return
         try:
-            write_report(self.parent.uri, sweep_id=self.manifest.sweep_id)
+            with span("sweep report"):
+                write_report(self.parent.uri, sweep_id=self.manifest.sweep_id)
         except Exception as error:  # a report problem must not hide the sweep's outcome
             log.warning("sweep report not written: %s", error)

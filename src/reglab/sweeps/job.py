@@ -15,6 +15,7 @@ from omegaconf import DictConfig, open_dict
 from reglab.errors import USER_ERRORS, ConfigError
 from reglab.sweeps import outcomes
 from reglab.sweeps.manifest import SweepManifest
+from reglab.timing import timed
 
 OBJECTIVE = "fit/best_val_loss"  # what a job returns to Hydra's sweeper
 
@@ -46,6 +47,7 @@ def with_sweep_identity(cfg: DictConfig, manifest: SweepManifest | None) -> Dict
     return cfg
 
 
+@timed("sweep job")
 def run_sweep_job(
     cfg: DictConfig, job: int, job_dir: Path, sweep_dir: Path, overrides: Sequence[str], choices: dict
 ) -> float:

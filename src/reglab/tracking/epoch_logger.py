@@ -9,6 +9,7 @@ from typing import Any
 from lightning.pytorch.loggers.logger import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
+from reglab.timing import timed
 from reglab.tracking.run import TrackedRun
 
 
@@ -46,6 +47,7 @@ class EpochMetricsLogger(Logger):
         if time.monotonic() - self._last_flush >= self.flush_every_s:
             self.flush()
 
+    @timed("logging")
     def flush(self) -> None:
         if self._pending:
             self.run.log_metric_rows(self._pending)
