@@ -17,7 +17,6 @@ children of one MLflow parent run, which receives the best params and value at t
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import math
 import sys
@@ -28,9 +27,9 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
 
 import reglab
-from reglab import tracking
+from reglab import checks, tracking
 from reglab.config import compose, find_config_dir
-from reglab.entry import import_run_modules
+from reglab.entry import command, import_run_modules
 
 log = logging.getLogger("reglab")
 
@@ -72,7 +71,7 @@ def suggest(trial, space: dict[str, dict[str, Any]]) -> list[str]:
         elif kind == "categorical":
             value = trial.suggest_categorical(key, list(spec["choices"]))
         else:
-            raise ValueError(f"search.space.{key}.type={kind!r} is not allowed: float, int or categorical")
+            raise checks.refuse(f"search.space.{key}.type", kind, "float, int or categorical")
         overrides.append(f"{key}={value}")
     return overrides
 
@@ -88,24 +87,27 @@ def load_search(name: str):
 
 def main(argv: list[str] | None = None):
     args = _parse(sys.argv[1:] if argv is None else argv)
-    gc.disable()  # back on in import_run_modules: see reglab.entry
-    try:
-        import optuna
+    with command("reglab-search"):
+        return _search(args)
 
-        spec = load_search(args.search)
-        n_trials = args.n_trials or spec.n_trials
-        fixed = [*spec.overrides, *args.overrides]
-        cfg = compose(fixed)
-    except BaseException:
-        gc.enable()
-        raise
+
+def _search(args: argparse.Namespace):
+    import optuna
+
+    spec = load_search(args.search)
+    n_trials = args.n_trials or spec.n_trials
+    fixed = [*spec.overrides, *args.overrides]
+    cfg = compose(fixed)
     import_run_modules(with_mlflow=bool(cfg.logger.enabled))
     output_dir = Path(cfg.paths.output_dir).resolve()
     storage = spec.storage or f"sqlite:///{output_dir / 'optuna.db'}"
     output_dir.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(
-        study_name=args.study or spec.study_name, storage=storage, load_if_exists=True,
-        direction=spec.direction, sampler=optuna.samplers.TPESampler(seed=spec.sampler_seed),
+        study_name=args.study or spec.study_name,
+        storage=storage,
+        load_if_exists=True,
+        direction=spec.direction,
+        sampler=optuna.samplers.TPESampler(seed=spec.sampler_seed),
         pruner=optuna.pruners.MedianPruner(**spec.pruner),
     )
     keep_one_setup(study, fixed, OmegaConf.to_container(spec.space), storage)
@@ -120,7 +122,8 @@ def main(argv: list[str] | None = None):
         if pruning.pruned:
             if result.run_id:
                 tracking.TrackedRun(parent.uri, parent.experiment_id).client.set_tag(
-                    result.run_id, "reglab.pruned", "true")
+                    result.run_id, "reglab.pruned", "true"
+                )
             raise optuna.TrialPruned()
         return best_value(result.history.get(spec.metric, []), spec.direction)
 
@@ -162,8 +165,14 @@ def _start_parent(cfg, spec, study_name: str, fixed, n_trials) -> tracking.Track
     experiment_id = tracking.ensure_experiment(uri, cfg.logger.experiment_name, cfg.logger.artifact_location)
     parent = tracking.TrackedRun(uri, experiment_id)
     parent.start(f"search-{study_name}", {"reglab.kind": "search", "reglab.study": study_name})
-    parent.log_params({"search.n_trials": str(n_trials), "search.overrides": " ".join(fixed),
-                       "search.metric": spec.metric, "search.direction": spec.direction})
+    parent.log_params(
+        {
+            "search.n_trials": str(n_trials),
+            "search.overrides": " ".join(fixed),
+            "search.metric": spec.metric,
+            "search.direction": spec.direction,
+        }
+    )
     parent.log_text(OmegaConf.to_yaml(spec), "search.yaml")
     return parent
 
@@ -180,20 +189,30 @@ def _finish(study, parent):
     if parent:
         if complete:
             parent.log_params({f"best.{k}": str(v) for k, v in study.best_params.items()})
-            parent.log_metrics({"best/value": study.best_value, "search/trials": len(states),
-                                "search/pruned": pruned, "search/complete": complete})
+            parent.log_metrics(
+                {
+                    "best/value": study.best_value,
+                    "search/trials": len(states),
+                    "search/pruned": pruned,
+                    "search/complete": complete,
+                }
+            )
         parent.finish()
     return study
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Optuna search over reglab runs (see reglab.search).")
-    parser.add_argument("--search", default="default",
-                        help="a file in conf/search/ (without .yaml), or a path to a yaml file")
+    parser.add_argument(
+        "--search", default="default", help="a file in conf/search/ (without .yaml), or a path to a yaml file"
+    )
     parser.add_argument("--n-trials", type=int, default=None, help="trials to run now (default: the file's)")
-    parser.add_argument("--study", default=None,
-                        help="study name (default: the file's study_name); a stored study continues only "
-                             "with the overrides and space it started with")
+    parser.add_argument(
+        "--study",
+        default=None,
+        help="study name (default: the file's study_name); a stored study continues only "
+        "with the overrides and space it started with",
+    )
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every trial")
     return parser.parse_args(argv)
 
