@@ -22,8 +22,12 @@ from reglab import report, tracking
 
 pytestmark = pytest.mark.slow
 
-GRID = [(regularizer, dropout, seed) for regularizer in ("none", "l2") for dropout in ("0", "0.3")
-        for seed in (1, 2)]
+GRID = [
+    (regularizer, dropout, seed)
+    for regularizer in ("none", "l2")
+    for dropout in ("0", "0.3")
+    for seed in (1, 2)
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,22 +40,36 @@ def store(tmp_path_factory):
         patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
         experiment_id = tracking.ensure_experiment(uri, "reglab", str(out / "mlartifacts"))
         tracking.ensure_experiment(uri, "empty", str(out / "mlartifacts"))
-        tracking.TrackedRun(uri, experiment_id).start("sweep-old", {"reglab.kind": "sweep",
-                                                                    "reglab.sweep_id": "old"})
+        tracking.TrackedRun(uri, experiment_id).start(
+            "sweep-old", {"reglab.kind": "sweep", "reglab.sweep_id": "old"}
+        )
         parent = tracking.TrackedRun(uri, experiment_id)
         parent.start("sweep-x", {"reglab.kind": "sweep", "reglab.sweep_id": "x"})
         for regularizer, dropout, seed in GRID:
-            reglab.run([f"regularizer={regularizer}", f"dropout={dropout}", f"seed={seed}",
-                        "model.hidden=[32]", "trainer.max_epochs=2", f"logger.parent_run_id={parent.run_id}",
-                        "logger.sweep_id=x", f"logger.tracking_uri={uri}", f"paths.output_dir={out}"])
+            reglab.run(
+                [
+                    f"regularizer={regularizer}",
+                    f"dropout={dropout}",
+                    f"seed={seed}",
+                    "model.hidden=[32]",
+                    "trainer.max_epochs=2",
+                    f"logger.parent_run_id={parent.run_id}",
+                    "logger.sweep_id=x",
+                    f"logger.tracking_uri={uri}",
+                    f"paths.output_dir={out}",
+                ]
+            )
         client = tracking.TrackedRun(uri, experiment_id).client
         finished = client.search_runs([experiment_id], f"tags.`mlflow.parentRunId` = '{parent.run_id}'")
         assert len(finished) == len(GRID)
         failed = tracking.TrackedRun(uri, experiment_id)
-        failed.start("failed", {"mlflow.parentRunId": parent.run_id, "reglab.sweep_id": "x",
-                                "reglab.config_hash": "f" * 16})
-        failed.log_params({**finished[0].data.params, "choice.regularizer": "l2", "dropout": "0.3",
-                           "seed": "3"})
+        failed.start(
+            "failed",
+            {"mlflow.parentRunId": parent.run_id, "reglab.sweep_id": "x", "reglab.config_hash": "f" * 16},
+        )
+        failed.log_params(
+            {**finished[0].data.params, "choice.regularizer": "l2", "dropout": "0.3", "seed": "3"}
+        )
         failed.log_metrics({"test/acc": 0.0})  # must not enter any number
         failed.fail(RuntimeError("boom: loss exploded"))
         yield out, uri, parent.run_id, finished
@@ -73,9 +91,17 @@ def written(store):
 
 
 def _frame(finished) -> pd.DataFrame:
-    return pd.DataFrame([{"regularizer": r.data.params["choice.regularizer"],
-                          "dropout": float(r.data.params["dropout"]), "seed": int(r.data.params["seed"]),
-                          **r.data.metrics} for r in finished])
+    return pd.DataFrame(
+        [
+            {
+                "regularizer": r.data.params["choice.regularizer"],
+                "dropout": float(r.data.params["dropout"]),
+                "seed": int(r.data.params["seed"]),
+                **r.data.metrics,
+            }
+            for r in finished
+        ]
+    )
 
 
 def test_report_writes_tables_and_figures_and_logs_them_to_the_parent(store, written):
@@ -95,7 +121,11 @@ def test_summary_is_mean_and_std_over_seeds_of_the_finished_runs(store, written)
     summary = pd.read_csv(written / "summary.csv")
     assert list(summary.columns[:4]) == ["regularizer", "dropout", "config", "n"]  # model.dropout, seed: not
     assert list(zip(summary.regularizer, summary.dropout, strict=True)) == [
-        ("none", 0), ("none", 0.3), ("l2", 0), ("l2", 0.3)]
+        ("none", 0),
+        ("none", 0.3),
+        ("l2", 0),
+        ("l2", 0.3),
+    ]
     for _, row in summary.iterrows():
         group = runs[(runs.regularizer == row.regularizer) & (runs.dropout == row.dropout)]
         assert row.n == 2 == len(group)  # the FAILED l2 / 0.3 run is not counted
@@ -137,13 +167,16 @@ def test_console_shows_where_it_wrote_and_the_tables(store, written, capsys):
     assert "| regularizer=l2, dropout=0.3 | regularizer=none, dropout=0.3 | 2 |" in printed
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--experiment", "nope"], "no experiment 'nope' in sqlite:///"),
-    (["--experiment", "empty"], "experiment 'empty' has no sweeps"),
-    (["--sweep", "nope"], "no sweep 'nope' in experiment 'reglab'; available (newest first): x, old"),
-    (["--sweep", "old"], "sweep 'old' of experiment 'reglab' has no runs yet"),
-    (["--metric", "test/nope"], "no metric 'test/nope' in the finished runs of sweep 'x'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--experiment", "nope"], "no experiment 'nope' in sqlite:///"),
+        (["--experiment", "empty"], "experiment 'empty' has no sweeps"),
+        (["--sweep", "nope"], "no sweep 'nope' in experiment 'reglab'; available (newest first): x, old"),
+        (["--sweep", "old"], "sweep 'old' of experiment 'reglab' has no runs yet"),
+        (["--metric", "test/nope"], "no metric 'test/nope' in the finished runs of sweep 'x'"),
+    ],
+)
 def test_what_is_not_in_the_store_is_one_line_and_status_2(store, capsys, args, message):
     out, uri, _, _ = store
     assert report.main(["--tracking-uri", uri, "--output-dir", str(out), *args]) == 2
@@ -167,28 +200,45 @@ def test_t_interval_needs_two_values():
 
 
 def test_configuration_drops_seed_bookkeeping_and_params_that_follow_others():
-    params = pd.DataFrame({
-        "choice.regularizer": ["none", "l1", "l1", "none"], "regularizer.strength": ["-", "0.1", "0.1", "-"],
-        "regularizer._target_": ["N", "L1", "L1", "N"], "dropout": ["0", "0", "0.5", "0.5"],
-        "model.dropout": ["0", "0", "0.5", "0.5"], "seed": ["1", "2", "3", "4"],
-        "data.seed": ["1", "2", "3", "4"],
-        "paths.output_dir": ["a", "b", "c", "d"], "model.hidden": ["[8]"] * 4,
-    })
+    params = pd.DataFrame(
+        {
+            "choice.regularizer": ["none", "l1", "l1", "none"],
+            "regularizer.strength": ["-", "0.1", "0.1", "-"],
+            "regularizer._target_": ["N", "L1", "L1", "N"],
+            "dropout": ["0", "0", "0.5", "0.5"],
+            "model.dropout": ["0", "0", "0.5", "0.5"],
+            "seed": ["1", "2", "3", "4"],
+            "data.seed": ["1", "2", "3", "4"],
+            "paths.output_dir": ["a", "b", "c", "d"],
+            "model.hidden": ["[8]"] * 4,
+        }
+    )
     assert report.configuration_columns(params) == ["choice.regularizer", "dropout"]
 
 
 def _synthetic_sweep(rows: list[dict]) -> report.Sweep:
     frame = pd.DataFrame(rows, index=pd.Index([f"r{i}" for i in range(len(rows))], name="run_id"))
-    info = pd.DataFrame({"status": "FINISHED", "start_time": range(len(rows)), "failure_reason": "",
-                         "config_hash": [f"h{i}" for i in range(len(rows))], "run_name": ""},
-                        index=frame.index)
+    info = pd.DataFrame(
+        {
+            "status": "FINISHED",
+            "start_time": range(len(rows)),
+            "failure_reason": "",
+            "config_hash": [f"h{i}" for i in range(len(rows))],
+            "run_name": "",
+        },
+        index=frame.index,
+    )
     params = frame[["choice.regularizer", "seed"]].astype(object)
     return report.Sweep("e", "0", "s", "p", "sqlite:///unused", 1, info, params, frame[["test/mse"]])
 
 
 def test_regression_metric_and_a_single_seed_give_no_interval():
-    sweep = _synthetic_sweep([{"choice.regularizer": "none", "seed": "1", "test/mse": 2.0},
-                              {"choice.regularizer": "l1", "seed": "1", "test/mse": 1.5}])
+    sweep = _synthetic_sweep(
+        [
+            {"choice.regularizer": "none", "seed": "1", "test/mse": 2.0},
+            {"choice.regularizer": "l1", "seed": "1", "test/mse": 1.5},
+        ]
+    )
     assert report.detect_metric(sweep.metrics) == "test/mse" and report.lower_is_better("test/mse")
     columns = report.configuration_columns(sweep.params)
     (row,) = report.paired_differences(sweep, "test/mse", columns).to_dict("records")
@@ -210,6 +260,6 @@ def test_a_resumed_sweep_reads_the_launches_it_resumed():
     second, third = _parent(3, "s", "seed=1,2 +resume=true"), _parent(4, "s", "seed=1,2 +resume=true")
     again = _parent(5, "s", "seed=1,2")
     parents = [again, third, other, second, first]  # newest first, as the store returns them
-    assert report._launches(parents, third) == [third, second, first]
-    assert report._launches(parents, again) == [again]
-    assert report._launches(parents, first) == [first]
+    assert report.store.sweep_launches(parents, third) == [third, second, first]
+    assert report.store.sweep_launches(parents, again) == [again]
+    assert report.store.sweep_launches(parents, first) == [first]

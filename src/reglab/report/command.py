@@ -1,0 +1,250 @@
+"""``reglab-report`` / ``python scripts/report.py``: read a sweep, write its report, log it.
+
+Writes ``<output dir>/reports/<sweep id>/``: ``summary.csv``, ``summary.md``,
+``paired_differences.csv`` and ``<name>.png`` per registered figure that applies
+(:mod:`reglab.report.figures`), and logs them to the sweep's parent run under ``report/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from reglab import tracking
+from reglab.errors import ReportError
+from reglab.report import figures as figure_registry
+from reglab.report.axes import choose_baseline, configuration_columns, display_name, resolve_axis
+from reglab.report.figures import DPI, FigureContext
+from reglab.report.stats import detect_metric, paired_differences, summarize
+from reglab.report.store import DEFAULT_EXPERIMENT, Sweep, load_sweep, open_client
+from reglab.report.tables import differences_markdown, document, summary_markdown
+
+PROG = "reglab-report"
+ERROR_STATUS = 2
+TABLE_FILES = ("summary.csv", "summary.md", "paired_differences.csv")
+
+
+def report_files() -> tuple[str, ...]:
+    """The files a report of a sweep where every registered figure applies consists of."""
+    return (*TABLE_FILES, *(f"{name}.png" for name in figure_registry.FIGURES))
+
+
+@dataclass
+class Report:
+    """What :func:`write_report` wrote (``files`` in ``directory``) and computed."""
+
+    directory: Path
+    sweep: Sweep
+    metric: str
+    columns: list[str]
+    baseline: dict[str, str]
+    summary: pd.DataFrame
+    differences: pd.DataFrame
+    markdown: str
+    artifacts_logged: bool
+    files: list[str] = field(default_factory=list)
+
+
+def default_output_dir(uri: str) -> Path:
+    """The checkout's ``outputs/`` (the folder beside ``conf/``); for a SQLite store found
+    elsewhere, the store's folder."""
+    database = tracking.sqlite_path(uri)
+    outputs = _checkout_outputs()
+    if database is not None and database.resolve().parent != outputs.resolve():
+        return database.resolve().parent
+    return outputs
+
+
+def _checkout_outputs() -> Path:
+    try:
+        from reglab.config import find_config_dir
+
+        return find_config_dir().parent / "outputs"
+    except FileNotFoundError:
+        return Path.cwd() / "outputs"
+
+
+def heatmap_axes(
+    params: pd.DataFrame, columns: list[str], rows: str | None, cols: str | None
+) -> tuple[str | None, str | None]:
+    """The heatmap's row and column axes: the named ones (see
+    :func:`~reglab.report.axes.resolve_axis`), else the first two axes not named."""
+    chosen_rows = resolve_axis(rows, params, columns, "--rows") if rows else None
+    chosen_cols = resolve_axis(cols, params, columns, "--cols") if cols else None
+    if chosen_rows is not None and chosen_rows == chosen_cols:
+        raise ReportError(f"--rows {rows} and --cols {cols} name the same param")
+    free = [c for c in columns if c not in (chosen_rows, chosen_cols)]
+    chosen_rows = chosen_rows or (free.pop(0) if free else None)
+    chosen_cols = chosen_cols or (free.pop(0) if free else None)
+    if chosen_rows is None and chosen_cols is not None:
+        chosen_rows, chosen_cols = chosen_cols, None
+    return chosen_rows, chosen_cols
+
+
+def _finished_with(sweep: Sweep, metric: str | None) -> tuple[pd.Index, str]:
+    """The counted runs and the metric to compare; errors when there is nothing to compare."""
+    finished = sweep.finished()
+    if len(finished) == 0:
+        raise ReportError(
+            f"sweep {sweep.sweep_id!r} has no finished runs ({len(sweep.failed())} "
+            f"failed/killed, {len(sweep.unfinished())} not finished)"
+        )
+    metrics = sweep.metrics.loc[finished]
+    metric = metric or detect_metric(metrics)
+    if metric not in metrics or metrics[metric].isna().all():
+        available = sorted(c for c in metrics.columns if "/" in c and not c.startswith(("train/", "val/")))
+        raise ReportError(
+            f"no metric {metric!r} in the finished runs of sweep {sweep.sweep_id!r} "
+            f"(final metrics: {', '.join(available)})"
+        )
+    return finished, metric
+
+
+def write_report(
+    uri: str,
+    sweep_id: str | None = None,
+    experiment: str = DEFAULT_EXPERIMENT,
+    output_dir: str | Path | None = None,
+    metric: str | None = None,
+    log_artifacts: bool = True,
+    *,
+    baseline: str | list[str] | None = None,
+    rows: str | None = None,
+    cols: str | None = None,
+) -> Report:
+    """Read the sweep from the store at ``uri``, write the report files to
+    ``<output_dir>/reports/<sweep id>/`` and (``log_artifacts``) log them to the sweep's
+    parent run under ``report/``. ``baseline``: ``KEY=VALUE`` (or a list of them) naming the
+    reference of the paired differences; ``rows`` / ``cols``: the heatmap's axes. Raises
+    :class:`ReportError` for what is not in the store and for arguments naming no axis."""
+    sweep = load_sweep(uri, experiment, sweep_id)
+    finished, metric = _finished_with(sweep, metric)
+    params = sweep.params.loc[finished]
+    columns = configuration_columns(params)
+    chosen = choose_baseline(params, columns, baseline)
+    heat_rows, heat_cols = heatmap_axes(params, columns, rows, cols)
+    summary = summarize(sweep, metric, columns)
+    differences = paired_differences(sweep, metric, columns, chosen)
+    context = FigureContext(sweep, metric, columns, summary, differences, chosen, heat_rows, heat_cols)
+
+    directory = (
+        Path(output_dir or default_output_dir(uri)) / "reports" / re.sub(r"[^\w.-]", "_", sweep.sweep_id)
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in report_files():
+        (directory / name).unlink(missing_ok=True)
+    drawn = []
+    for name, draw in list(figure_registry.FIGURES.items()):
+        drawing = draw(context)
+        if drawing is not None:
+            drawing.savefig(directory / f"{name}.png", dpi=DPI)
+            drawn.append(f"{name}.png")
+    text = document(sweep, metric, columns, summary, differences, chosen, drawn)
+    summary.to_csv(directory / "summary.csv", index=False)
+    differences.to_csv(directory / "paired_differences.csv", index=False)
+    (directory / "summary.md").write_text(text)
+    files = [*TABLE_FILES, *drawn]
+    if log_artifacts:
+        client = open_client(uri)
+        for name in files:
+            client.log_artifact(sweep.parent_run_id, str(directory / name), artifact_path="report")
+    return Report(directory, sweep, metric, columns, chosen, summary, differences, text, log_artifacts, files)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Ablation table, figures and paired differences of one sweep "
+        "from the MLflow store (see reglab.report).",
+    )
+    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment (reglab)")
+    parser.add_argument(
+        "--sweep",
+        default=None,
+        help="sweep id (tag reglab.sweep_id) or parent run id; default: the latest sweep",
+    )
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="store (default: $MLFLOW_TRACKING_URI, else sqlite:///<output dir>/mlflow.db)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=None,
+        help="outputs folder (default: outputs/ beside conf/); the report goes to "
+        "<output dir>/reports/<sweep id>/",
+    )
+    parser.add_argument(
+        "--metric",
+        default=None,
+        help="test metric to compare (default: test/acc, regression test/r2 or test/mse)",
+    )
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="reference configuration of the paired differences, e.g. dropout=0 "
+        "(repeat to fix more params; default: regularizer=none when the regularizer "
+        "varies and includes none, else the first value of the first varying param)",
+    )
+    parser.add_argument("--rows", default=None, help="heatmap rows: a varying param (default: the first)")
+    parser.add_argument(
+        "--cols",
+        default=None,
+        help="heatmap columns: a varying param (default: the "
+        "second); the other varying params get one panel per value",
+    )
+    parser.add_argument(
+        "--no-artifacts", action="store_true", help="do not log the files to the sweep's parent run"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``reglab-report`` / ``python scripts/report.py``: 0 on success, 2 with one line on stderr."""
+    from reglab.entry import command
+
+    with command(PROG):
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+        output_dir = args.output_dir or _checkout_outputs()
+        uri = tracking.resolve_tracking_uri(args.tracking_uri, output_dir)
+        try:
+            report = write_report(
+                uri,
+                args.sweep,
+                args.experiment,
+                output_dir,
+                args.metric,
+                log_artifacts=not args.no_artifacts,
+                baseline=args.baseline,
+                rows=args.rows,
+                cols=args.cols,
+            )
+        except ReportError as error:
+            print(f"{PROG}: error: {error}", file=sys.stderr)
+            return ERROR_STATUS
+        _print(report)
+    return 0
+
+
+def _print(report: Report) -> None:
+    sweep = report.sweep
+    print(
+        f"sweep {sweep.sweep_id} of experiment {sweep.experiment}: {len(sweep.finished())} finished runs, "
+        f"{len(sweep.failed())} failed/killed; metric {report.metric}; axes "
+        f"{', '.join(display_name(c) for c in report.columns) or 'none'}"
+    )
+    print()
+    print(summary_markdown(report.summary, report.metric, report.columns))
+    if not report.differences.empty:
+        print(differences_markdown(report.differences, report.metric))
+    print(f"wrote {', '.join(report.files)} to {report.directory}")
+    if report.artifacts_logged:
+        print(f"logged to MLflow run {sweep.parent_run_id} under report/")

@@ -1,0 +1,200 @@
+"""The report's text: markdown tables of the summary and the paired differences, and the
+whole ``summary.md`` (what was counted, the tables, the failed runs, the figures)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from reglab.report.axes import REGULARIZER, SEED, config_label, display_name, is_baseline
+from reglab.report.stats import EPOCHS, ZERO_FRACTION, lower_is_better, sparsity
+from reglab.report.store import MISSING, Sweep
+
+REASON_CHARS = 200  # of a failure reason in summary.md (the full one is the run's tag)
+
+
+def _format(mean: float, std: float = math.nan, digits: int = 4) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return MISSING
+    text = f"{mean:.{digits}g}"
+    return text if std is None or math.isnan(std) else f"{text} ± {std:.2g}"
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def summary_markdown(summary: pd.DataFrame, metric: str, columns: list[str]) -> str:
+    """One row per configuration: axis values, ``n``, ``mean ± sd`` per quantity; the best
+    mean of ``metric`` in bold."""
+    names = [display_name(c) for c in columns] or ["config"]
+    quantities = [c[: -len("_mean")] for c in summary.columns if c.endswith("_mean")]
+    means = summary[f"{metric}_mean"]
+    best = means.idxmin() if lower_is_better(metric) else means.idxmax()
+    rows = []
+    for i, row in summary.iterrows():
+        cells = [row[name] for name in names] + [row["n"]]
+        for quantity in quantities:
+            text = _format(row[f"{quantity}_mean"], row[f"{quantity}_std"])
+            cells.append(f"**{text}**" if quantity == metric and i == best else text)
+        rows.append(cells)
+    return markdown_table([*names, "n", *quantities], rows)
+
+
+def differences_markdown(differences: pd.DataFrame, metric: str) -> str:
+    """One row per paired configuration: baseline, ``n``, mean difference, interval, the
+    per-seed differences and the verdict."""
+    rows = []
+    for _, row in differences.iterrows():
+        interval = (
+            MISSING if math.isnan(row["ci95_low"]) else f"[{row['ci95_low']:+.3g}, {row['ci95_high']:+.3g}]"
+        )
+        diffs = ", ".join(f"{d:+.3g}" for d in json.loads(row["differences"]))
+        mean = MISSING if math.isnan(row["mean_difference"]) else f"{row['mean_difference']:+.3g}"
+        rows.append([row["config"], row["baseline"], row["n"], mean, interval, diffs, row["verdict"]])
+    return markdown_table(
+        ["config", "baseline", "n", f"mean Δ {metric}", "95% CI", "per-seed Δ", "verdict"], rows
+    )
+
+
+def baseline_name(baseline: dict[str, str]) -> str:
+    """``the `none` regularizer`` for the regularizer alone, else ``dropout=0``-style pairs."""
+    if list(baseline) == [REGULARIZER]:
+        return f"the `{baseline[REGULARIZER]}` regularizer"
+    return ", ".join(f"`{display_name(k)}={v}`" for k, v in baseline.items())
+
+
+def sparsity_note(sweep: Sweep) -> str:
+    """Which runs' zero fraction is that of the tested weights and which the last epoch's."""
+    _, source = sparsity(sweep.metrics.loc[sweep.finished()])
+    best, last = int((source == "best").sum()), int((source == "last").sum())
+    if best + last == 0:
+        return ""
+    note = (
+        f"`{ZERO_FRACTION}`: share of weights exactly 0 in the tested model (the best epoch's "
+        f"weights, `best/{ZERO_FRACTION}`) for {best} of {best + last} runs"
+    )
+    if last:
+        note += (
+            f"; the other {last} runs (logged before `best/{ZERO_FRACTION}` existed) give the "
+            f"last epoch's `{ZERO_FRACTION}` (column `{ZERO_FRACTION}_source` of summary.csv)"
+        )
+    return note + "."
+
+
+def document(
+    sweep: Sweep,
+    metric: str,
+    columns: list[str],
+    summary: pd.DataFrame,
+    differences: pd.DataFrame,
+    baseline: dict[str, str],
+    figures: list[str],
+) -> str:
+    """The text of ``summary.md``."""
+    lines = _head(sweep, metric, columns, baseline)
+    lines += ["## Configurations", "", summary_markdown(summary, metric, columns)]
+    note = sparsity_note(sweep)
+    lines += [note, ""] if note else []
+    lines += _differences_section(metric, columns, summary, differences, baseline)
+    lines += _failed_section(sweep, columns)
+    lines += ["## Figures", ""]
+    for name in figures:
+        lines += [f"![{name}]({name})", ""]
+    return "\n".join(lines)
+
+
+def _head(sweep: Sweep, metric: str, columns: list[str], baseline: dict[str, str]) -> list[str]:
+    finished, failed, unfinished = sweep.finished(), sweep.failed(), sweep.unfinished()
+    direction = "lower" if lower_is_better(metric) else "higher"
+    launched = f", {sweep.launches} launches (resumed)" if sweep.launches > 1 else ""
+    chosen = ", ".join(f"`{display_name(k)}={v}`" for k, v in baseline.items()) or "none"
+    return [
+        f"# Ablation report: sweep {sweep.sweep_id}",
+        "",
+        f"- experiment `{sweep.experiment}`, parent run `{sweep.parent_run_id}`{launched}, "
+        f"store `{sweep.uri}`",
+        f"- runs: {len(sweep.runs)} ({len(finished)} finished and counted, {len(failed)} failed/killed, "
+        f"{len(unfinished)} not finished)",
+        f"- metric: `{metric}` ({direction} is better); mean ± sample std (ddof=1) over seeds; "
+        f"`{ZERO_FRACTION}` of the tested weights (below the table); `{EPOCHS}` = epochs trained",
+        f"- configuration: {', '.join(f'`{c}`' for c in columns) or 'one configuration'} "
+        "(the params that vary across the finished runs, seed aside)",
+        f"- baseline of the paired differences: {chosen}",
+        f"- generated {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        "",
+    ]
+
+
+def _differences_section(
+    metric: str,
+    columns: list[str],
+    summary: pd.DataFrame,
+    differences: pd.DataFrame,
+    baseline: dict[str, str],
+) -> list[str]:
+    if not baseline:
+        return ["## Paired differences", "", "One configuration: no paired differences.", ""]
+    name = baseline_name(baseline)
+    lines = [f"## Paired differences against {name}", ""]
+    if differences.empty:
+        return lines + [
+            f"No configuration has a {name} baseline with the same other params "
+            "in this sweep: no paired differences.",
+            "",
+        ]
+    direction = "lower" if lower_is_better(metric) else "higher"
+    lines += [
+        f"Δ = {metric}(configuration) − {metric}(baseline) on the same seed; {direction} {metric} is "
+        f"better, so a {'negative' if direction == 'lower' else 'positive'} Δ favours the configuration. "
+        f"95% CI: mean Δ ± t(0.975, n−1)·sd(Δ)/√n over the n paired seeds.",
+        "",
+        differences_markdown(differences, metric),
+    ]
+    if (differences["n"] < 2).any():
+        lines += [
+            "With n = 1 paired seed there is no interval (NaN): run more seeds "
+            "(`seed=1,2,3`) before calling a difference.",
+            "",
+        ]
+    axes = summary[[display_name(c) for c in columns]].set_axis(columns, axis=1)
+    unpaired = summary.config[~is_baseline(axes, baseline) & ~summary.config.isin(differences.config)]
+    if len(unpaired):
+        lines += [f"No baseline with the same other params for: {'; '.join(unpaired)}.", ""]
+    return lines
+
+
+def _failed_section(sweep: Sweep, columns: list[str]) -> list[str]:
+    failed, unfinished = sweep.failed(), sweep.unfinished()
+    lines = ["## Failed and killed runs", ""]
+    if failed.empty:
+        lines += ["None.", ""]
+    else:
+        rows = []
+        for run_id, run in failed.iterrows():
+            config = config_label(columns, sweep.params.loc[run_id, columns]) if columns else run["run_name"]
+            seed = sweep.params.loc[run_id].get(SEED, MISSING)
+            rerun = " (rerun FINISHED later)" if run["rerun_finished"] else ""
+            reason = run["failure_reason"] or MISSING
+            reason = reason if len(reason) <= REASON_CHARS else reason[: REASON_CHARS - 1] + "…"
+            rows.append([config, seed, run["status"] + rerun, reason, run_id])
+        lines += [
+            "Excluded from every number above.",
+            "",
+            markdown_table(["config", "seed", "status", "reason", "run"], rows),
+        ]
+    if not unfinished.empty:
+        lines += [
+            f"{len(unfinished)} runs not finished yet (status "
+            f"{', '.join(sorted(set(unfinished.status)))}): excluded.",
+            "",
+        ]
+    return lines
