@@ -8,12 +8,14 @@ error ends the process with exit status 2 and one line on stderr.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from reglab.config import CONFIG_NAME, find_config_dir, group_choices, prepare_environment
 from reglab.entry import command, exit_on_user_error, import_run_modules
+from reglab.errors import DivergedError
 from reglab.timing import span
 
 log = logging.getLogger("reglab")
@@ -38,7 +40,11 @@ def _job(cfg: DictConfig) -> float | None:
     with exit_on_user_error():  # inside the job: Hydra would turn it into a traceback
         components = prepare(cfg)  # every config error, before the training stack loads
     import_run_modules(with_mlflow=bool(cfg.logger.enabled))
-    return train(cfg, overrides, job_dir, choices, components=components).metrics.get(OBJECTIVE)
+    try:
+        return train(cfg, overrides, job_dir, choices, components=components).metrics.get(OBJECTIVE)
+    except DivergedError as error:  # recorded as FAILED with its reason; one line here
+        print(f"reglab: run failed: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def main() -> None:

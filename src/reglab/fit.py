@@ -168,6 +168,13 @@ def model_error(model: torch.nn.Module, x: torch.Tensor, clean_target: torch.Ten
 
 
 def _raise_if_diverged(trainer) -> None:
+    """:class:`DivergedError` when a :class:`~reglab.divergence.DivergenceGuard` stopped the
+    fit, or (with or without one) a loss is not finite."""
+    from reglab.divergence import DivergenceGuard
+
+    for guard in (c for c in trainer.callbacks if isinstance(c, DivergenceGuard)):
+        if guard.reason is not None:
+            raise DivergedError(guard.reason)
     for key in ("train/loss", "val/loss"):
         value = trainer.callback_metrics.get(key)
         if value is not None and not torch.isfinite(value).all():

@@ -1,0 +1,70 @@
+"""A run whose loss explodes is FAILED as diverged, with the reason, while staying finite."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import all_runs, run_cli, store_uri
+
+import reglab
+from reglab.config import compose
+from reglab.divergence import DivergenceGuard
+from reglab.errors import ConfigError, DivergedError
+
+QUICK = ["model.hidden=[16]", "trainer.max_epochs=3"]
+
+
+def test_an_exploding_but_finite_run_fails_with_the_reason(output_dir):
+    with pytest.raises(DivergedError, match=r"above 100 x the untrained model's loss .* training diverged"):
+        reglab.run([*QUICK, "optimizer.lr=1e6", f"paths.output_dir={output_dir}"])
+    (run,) = all_runs(store_uri(output_dir))
+    assert run.info.status == "FAILED"
+    assert "DivergedError" in run.data.tags["reglab.failure_reason"]
+    assert "diverged" in run.data.tags["reglab.failure_reason"]
+
+
+def test_a_healthy_run_is_not_flagged():
+    result = reglab.run([*QUICK, "logger=none"])
+    assert result.metrics["test/acc"] > 0.5  # digits: chance is 0.1
+
+
+def test_the_ratio_is_configurable_and_checked():
+    with pytest.raises(
+        ConfigError, match=r"callbacks\.divergence\.max_ratio=1\.0 is not allowed: must be a number > 1"
+    ):
+        reglab.run([*QUICK, "callbacks.divergence.max_ratio=1.0", "logger=none"])
+    assert compose(["callbacks.divergence.max_ratio=5"]).callbacks.divergence.max_ratio == 5
+
+
+class _Trainer:
+    def __init__(self, **metrics) -> None:
+        self.callback_metrics = {k.replace("__", "/"): torch.tensor(v) for k, v in metrics.items()}
+        self.current_epoch, self.sanity_checking, self.should_stop = 4, False, False
+
+
+@pytest.mark.parametrize(
+    ("metrics", "diverged"),
+    [
+        ({"train__data_loss": 9.9, "val__loss": 1.0}, False),  # below 5 x 2.0
+        ({"train__data_loss": 10.1, "val__loss": 1.0}, True),
+        ({"train__data_loss": 1.0, "val__loss": 10.1}, True),
+        ({"train__data_loss": float("nan"), "val__loss": 1.0}, True),
+        ({"val__loss": float("inf")}, True),
+    ],
+)
+def test_the_rule_is_ratio_to_the_untrained_loss_or_non_finite(metrics, diverged):
+    guard, trainer = DivergenceGuard(max_ratio=5.0), _Trainer(**metrics)
+    guard.reference = 2.0
+    guard.on_validation_end(trainer, None)
+    assert (guard.reason is not None) is diverged and trainer.should_stop is diverged
+
+
+@pytest.mark.slow
+def test_a_sweep_with_a_diverging_job_goes_on_and_exits_non_zero(output_dir):
+    result = run_cli(["-m", *QUICK, "optimizer.lr=1e-3,1e6"], output_dir)
+    assert result.returncode == 1, result.stderr[-2000:]
+    children = [r for r in all_runs(store_uri(output_dir)) if "reglab.kind" not in r.data.tags]
+    status = {r.data.params["optimizer.lr"]: r for r in children}
+    assert status["0.001"].info.status == "FINISHED"
+    assert status["1000000.0"].info.status == "FAILED"
+    assert "diverged" in status["1000000.0"].data.tags["reglab.failure_reason"]
