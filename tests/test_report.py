@@ -1,7 +1,8 @@
 """The ablation report (reglab.report, scripts/report.py) on a real sweep in a private store.
 
-One module-scoped sweep: regularizer none,l2 x dropout 0,0.3 x seeds 1,2 (8 real runs of
-2 epochs), one FAILED run, an older empty sweep and an experiment without sweeps.
+One module-scoped sweep (``slow``): regularizer none,l2 x dropout 0,0.3 x seeds 1,2 (8 real
+runs of 2 epochs), one FAILED run, an older empty sweep and an experiment without sweeps;
+another of optimizer.lr x seeds (4 runs). The rest: synthetic sweeps and stores without training.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from scipy import stats
 
 import reglab
 from reglab import report, tracking
-
-pytestmark = pytest.mark.slow
 
 GRID = [
     (regularizer, dropout, seed)
@@ -104,6 +103,7 @@ def _frame(finished) -> pd.DataFrame:
     )
 
 
+@pytest.mark.slow
 def test_report_writes_tables_and_figures_and_logs_them_to_the_parent(store, written):
     _, uri, parent_id, _ = store
     for name in report.REPORT_FILES:
@@ -116,6 +116,7 @@ def test_report_writes_tables_and_figures_and_logs_them_to_the_parent(store, wri
     assert sorted(a.path for a in logged) == sorted(f"report/{name}" for name in report.REPORT_FILES)
 
 
+@pytest.mark.slow
 def test_summary_is_mean_and_std_over_seeds_of_the_finished_runs(store, written):
     runs = _frame(store[3])
     summary = pd.read_csv(written / "summary.csv")
@@ -135,6 +136,7 @@ def test_summary_is_mean_and_std_over_seeds_of_the_finished_runs(store, written)
     assert (summary["fit/epochs_mean"] == 2).all()
 
 
+@pytest.mark.slow
 def test_paired_differences_are_per_seed_differences_with_a_t_interval(store, written):
     runs = _frame(store[3]).set_index(["regularizer", "dropout", "seed"])["test/acc"]
     table = pd.read_csv(written / "paired_differences.csv")
@@ -149,6 +151,7 @@ def test_paired_differences_are_per_seed_differences_with_a_t_interval(store, wr
         assert row.baseline == f"regularizer=none, dropout={row.dropout:g}"
 
 
+@pytest.mark.slow
 def test_summary_markdown_lists_the_failed_run(store, written):
     text = (written / "summary.md").read_text()
     assert "| regularizer | dropout | n | test/acc | gap/acc | weights/zero_fraction | fit/epochs |" in text
@@ -158,6 +161,7 @@ def test_summary_markdown_lists_the_failed_run(store, written):
     assert "8 finished and counted, 1 failed/killed" in text
 
 
+@pytest.mark.slow
 def test_console_shows_where_it_wrote_and_the_tables(store, written, capsys):
     out, uri, _, _ = store
     args = ["--tracking-uri", uri, "--output-dir", str(out), "--sweep", "x", "--no-artifacts"]
@@ -167,6 +171,7 @@ def test_console_shows_where_it_wrote_and_the_tables(store, written, capsys):
     assert "| regularizer=l2, dropout=0.3 | regularizer=none, dropout=0.3 | 2 |" in printed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -263,3 +268,343 @@ def test_a_resumed_sweep_reads_the_launches_it_resumed():
     assert report.store.sweep_launches(parents, third) == [third, second, first]
     assert report.store.sweep_launches(parents, again) == [again]
     assert report.store.sweep_launches(parents, first) == [first]
+
+
+# --------------------------------------------------------------------------- figures, baseline, axes
+
+
+@pytest.mark.slow
+def test_a_figure_is_one_function_and_one_registration_line(store, tmp_path, request):
+    _, uri, _, _ = store
+
+    def plot_seeds(context: report.FigureContext):
+        fig = report.new_figure(3, 2)
+        fig.subplots().hist(context.sweep.metrics.loc[context.sweep.finished(), context.metric])
+        return fig
+
+    report.figure("seeds")(plot_seeds)  # the registration line (as a decorator: @report.figure("seeds"))
+    request.addfinalizer(lambda: report.FIGURES.pop("seeds"))
+    written = report.write_report(uri, "x", output_dir=tmp_path, log_artifacts=False)
+    assert (written.directory / "seeds.png").stat().st_size > 1_000
+    assert "seeds.png" in written.files and "seeds.png" in report.REPORT_FILES
+    assert "![seeds.png](seeds.png)" in written.markdown
+
+
+@pytest.mark.slow
+def test_baseline_on_dropout_pairs_each_regularizer_with_its_dropout_0_runs(store, tmp_path, capsys):
+    out, uri, _, finished = store
+    runs = _frame(finished).set_index(["regularizer", "dropout", "seed"])["test/acc"]
+    args = ["--tracking-uri", uri, "--output-dir", str(tmp_path), "--no-artifacts", "--baseline", "dropout=0"]
+    assert report.main(args) == 0
+    table = pd.read_csv(tmp_path / "reports" / "x" / "paired_differences.csv")
+    assert list(zip(table.regularizer, table.dropout, strict=True)) == [("none", 0.3), ("l2", 0.3)]
+    for _, row in table.iterrows():
+        by_hand = [runs[row.regularizer, 0.3, seed] - runs[row.regularizer, 0.0, seed] for seed in (1, 2)]
+        assert row.baseline == f"regularizer={row.regularizer}, dropout=0"
+        np.testing.assert_allclose(json.loads(row.differences), by_hand, atol=1e-12)
+        mean, half = np.mean(by_hand), stats.t.ppf(0.975, 1) * np.std(by_hand, ddof=1) / math.sqrt(2)
+        assert row.mean_difference == pytest.approx(mean, abs=1e-12)
+        assert (row.ci95_low, row.ci95_high) == pytest.approx((mean - half, mean + half), abs=1e-12)
+    text = (tmp_path / "reports" / "x" / "summary.md").read_text()
+    assert "## Paired differences against `dropout=0`" in text
+    assert "| regularizer=l2, dropout=0.3 | regularizer=l2, dropout=0 | 2 |" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--rows", "optimizer.lr"],
+            "--rows optimizer.lr: not a param that varies across the finished "
+            "runs (varying: regularizer, dropout)",
+        ),
+        (["--cols", "batchnorm"], "--cols batchnorm: not a param that varies"),
+        (["--rows", "dropout", "--cols", "model.dropout"], "--rows dropout and --cols model.dropout name"),
+        (
+            ["--baseline", "dropout=0.5"],
+            "--baseline dropout=0.5: no finished run has dropout=0.5 (values: 0, 0.3)",
+        ),
+        (["--baseline", "seed=1"], "--baseline seed: not a param that varies"),
+    ],
+)
+def test_an_axis_that_does_not_vary_is_one_line_and_status_2(store, tmp_path, capsys, args, message):
+    _, uri, _, _ = store
+    assert report.main(["--tracking-uri", uri, "--output-dir", str(tmp_path), "--no-artifacts", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"reglab-report: error: {message}") and err.count("\n") == 1
+    assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.slow
+def test_heatmap_axes_by_any_name_of_a_varying_param(store, tmp_path):
+    _, uri, _, _ = store
+    written = report.write_report(
+        uri, "x", output_dir=tmp_path, log_artifacts=False, rows="model.dropout", cols="regularizer"
+    )
+    assert (written.directory / "heatmap.png").is_file()
+    params = written.sweep.params.loc[written.sweep.finished()]
+    assert report.heatmap_axes(params, written.columns, "model.dropout", "regularizer") == (
+        "dropout",
+        "choice.regularizer",
+    )
+
+
+LR_GRID = [(lr, seed) for lr in ("0.001", "0.01") for seed in (1, 2)]
+
+
+@pytest.fixture(scope="module")
+def lr_sweep(tmp_path_factory):
+    """``(output_dir, uri, finished runs)`` of a real sweep ``lr`` over optimizer.lr x seeds."""
+    out = tmp_path_factory.mktemp("report_lr") / "outputs"
+    uri = f"sqlite:///{out / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        experiment_id = tracking.ensure_experiment(uri, "reglab", str(out / "mlartifacts"))
+        parent = tracking.TrackedRun(uri, experiment_id)
+        parent.start("sweep-lr", {"reglab.kind": "sweep", "reglab.sweep_id": "lr"})
+        for lr, seed in LR_GRID:
+            reglab.run(
+                [
+                    f"optimizer.lr={lr}",
+                    f"seed={seed}",
+                    "model.hidden=[16]",
+                    "trainer.max_epochs=2",
+                    f"logger.parent_run_id={parent.run_id}",
+                    "logger.sweep_id=lr",
+                    f"logger.tracking_uri={uri}",
+                    f"paths.output_dir={out}",
+                ]
+            )
+        client = tracking.TrackedRun(uri, experiment_id).client
+        finished = client.search_runs([experiment_id], f"tags.`mlflow.parentRunId` = '{parent.run_id}'")
+        yield out, uri, finished
+
+
+@pytest.mark.slow
+def test_a_sweep_over_the_learning_rate_has_it_as_its_axis(lr_sweep):
+    out, uri, finished = lr_sweep
+    written = report.write_report(uri, output_dir=out, log_artifacts=False)
+    assert written.columns == ["optimizer.lr"]
+    assert list(written.summary.columns[:3]) == ["optimizer.lr", "config", "n"]
+    assert list(written.summary["optimizer.lr"]) == ["0.001", "0.01"]
+    assert written.baseline == {"optimizer.lr": "0.001"}  # the first value of the first axis
+    value = {
+        (r.data.params["optimizer.lr"], int(r.data.params["seed"])): r.data.metrics["test/acc"]
+        for r in finished
+    }
+    (row,) = written.differences.to_dict("records")
+    assert row["config"] == "optimizer.lr=0.01" and row["baseline"] == "optimizer.lr=0.001"
+    np.testing.assert_allclose(
+        json.loads(row["differences"]), [value["0.01", s] - value["0.001", s] for s in (1, 2)], atol=1e-12
+    )
+    assert sorted(written.files) == sorted(report.REPORT_FILES)
+    assert "## Paired differences against `optimizer.lr=0.001`" in written.markdown
+
+
+# --------------------------------------------------------------------------- without training
+
+
+def _sweep_of(rows: list[dict], metrics: tuple[str, ...] = ("test/acc",)) -> report.Sweep:
+    """A synthetic sweep: every run FINISHED, params = the other keys of ``rows``."""
+    frame = pd.DataFrame(rows, index=pd.Index([f"r{i}" for i in range(len(rows))], name="run_id"))
+    info = pd.DataFrame(
+        {
+            "status": "FINISHED",
+            "start_time": range(len(rows)),
+            "failure_reason": "",
+            "config_hash": [f"h{i}" for i in range(len(rows))],
+            "run_name": "",
+        },
+        index=frame.index,
+    )
+    names = [c for c in frame.columns if c not in metrics]
+    return report.Sweep(
+        "e",
+        "0",
+        "s",
+        "p",
+        "sqlite:///unused",
+        1,
+        info,
+        frame[names].astype(str).astype(object),
+        frame[list(metrics)].astype(float),
+    )
+
+
+def _three_factor_sweep() -> report.Sweep:
+    rows = []
+    for i, (regularizer, dropout, batchnorm, seed) in enumerate(
+        (r, d, b, s) for r in ("none", "l1") for d in ("0", "0.5") for b in ("False", "True") for s in "12"
+    ):
+        rows.append(
+            {
+                "choice.regularizer": regularizer,
+                "dropout": dropout,
+                "model.dropout": dropout,
+                "batchnorm": batchnorm,
+                "seed": seed,
+                "test/acc": 0.5 + 0.01 * i,
+            }
+        )
+    return _sweep_of(rows)
+
+
+def test_heatmap_has_a_panel_per_value_of_the_factor_it_does_not_show():
+    sweep = _three_factor_sweep()
+    columns = report.configuration_columns(sweep.params)
+    assert columns == ["choice.regularizer", "batchnorm", "dropout"]
+    rows, cols = report.heatmap_axes(sweep.params, columns, "regularizer", "dropout")
+    panels = report.heatmap_panels(sweep, "test/acc", rows, cols, ["batchnorm"])
+    assert [title for title, _ in panels] == ["batchnorm=False", "batchnorm=True"]
+    frame = sweep.params.assign(value=sweep.metrics["test/acc"])
+    for title, grid in panels:
+        batchnorm = title.split("=")[1]
+        for regularizer in ("none", "l1"):
+            for dropout in ("0", "0.5"):
+                one = frame[
+                    (frame["choice.regularizer"] == regularizer)
+                    & (frame.dropout == dropout)
+                    & (frame.batchnorm == batchnorm)
+                ]
+                assert len(one) == 2  # the two seeds of one configuration, nothing pooled
+                assert grid.loc[regularizer, dropout] == pytest.approx(one.value.mean())
+    context = report.FigureContext(sweep, "test/acc", columns, pd.DataFrame(), pd.DataFrame(), {}, rows, cols)
+    drawn = report.FIGURES["heatmap"](context)
+    assert sum(1 for ax in drawn.axes if ax.images) == 2
+    assert "one panel per batchnorm" in drawn._suptitle.get_text()
+
+
+def test_default_heatmap_axes_are_the_first_two_and_a_single_axis_has_one_column():
+    sweep = _three_factor_sweep()
+    columns = report.configuration_columns(sweep.params)
+    assert report.heatmap_axes(sweep.params, columns, None, None) == ("choice.regularizer", "batchnorm")
+    assert report.heatmap_axes(sweep.params, columns, None, "choice.regularizer") == (
+        "batchnorm",
+        "choice.regularizer",
+    )
+    assert report.heatmap_axes(sweep.params, ["dropout"], None, None) == ("dropout", None)
+    with pytest.raises(
+        report.ReportError,
+        match=r"^--rows optimizer.lr: not a param that varies .*"
+        r"\(varying: regularizer, batchnorm, dropout\)$",
+    ):
+        report.heatmap_axes(sweep.params, columns, "optimizer.lr", None)
+
+
+def test_default_baseline_is_no_regularizer_else_the_first_value_of_the_first_axis():
+    sweep = _three_factor_sweep()
+    params, columns = sweep.params, report.configuration_columns(sweep.params)
+    assert report.choose_baseline(params, columns) == {"choice.regularizer": "none"}
+    without_none = params[params["choice.regularizer"] == "l1"]
+    assert report.choose_baseline(without_none, report.configuration_columns(without_none)) == {
+        "batchnorm": "False"
+    }
+    assert report.choose_baseline(params, columns, ["model.dropout=0.0"]) == {"dropout": "0"}
+    assert report.choose_baseline(params, columns, "regularizer=l1") == {"choice.regularizer": "l1"}
+    with pytest.raises(report.ReportError, match="expected KEY=VALUE"):
+        report.choose_baseline(params, columns, ["dropout"])
+
+
+def test_a_baseline_that_leaves_an_axis_open_is_an_error():
+    rows = [
+        {"choice.regularizer": r, "regularizer.strength": s, "seed": seed, "test/acc": 0.5}
+        for r, s in (("none", "-"), ("l2", "0.1"), ("l2", "0.01"))
+        for seed in "12"
+    ]
+    sweep = _sweep_of(rows)
+    columns = report.configuration_columns(sweep.params)
+    assert columns == ["choice.regularizer", "regularizer.strength"]
+    default = report.paired_differences(sweep, "test/acc", columns)  # none: strength is not matched
+    assert list(default.baseline) == ["regularizer=none, regularizer.strength=-"] * 2
+    with pytest.raises(report.ReportError, match="add --baseline for regularizer.strength"):
+        report.paired_differences(sweep, "test/acc", columns, {"choice.regularizer": "l2"})
+    pinned = report.choose_baseline(sweep.params, columns, ["regularizer=l2", "regularizer.strength=0.1"])
+    pinned_table = report.paired_differences(sweep, "test/acc", columns, pinned)
+    assert list(pinned_table.config) == [
+        "regularizer=none, regularizer.strength=-",
+        "regularizer=l2, regularizer.strength=0.01",
+    ]
+    assert set(pinned_table.baseline) == {"regularizer=l2, regularizer.strength=0.1"}
+
+
+def test_zero_fraction_is_that_of_the_tested_weights_else_the_last_epochs():
+    metrics = ("test/acc", "best/weights/zero_fraction", "weights/zero_fraction")
+    rows = [
+        {
+            "choice.regularizer": "l1",
+            "seed": "1",
+            "test/acc": 0.9,
+            "best/weights/zero_fraction": 0.2,
+            "weights/zero_fraction": 0.5,
+        },
+        {
+            "choice.regularizer": "l1",
+            "seed": "2",
+            "test/acc": 0.8,
+            "best/weights/zero_fraction": math.nan,
+            "weights/zero_fraction": 0.4,
+        },  # an older run: no best/ metrics
+        {
+            "choice.regularizer": "none",
+            "seed": "1",
+            "test/acc": 0.7,
+            "best/weights/zero_fraction": 0.0,
+            "weights/zero_fraction": 0.1,
+        },
+    ]
+    sweep = _sweep_of(rows, metrics)
+    summary = report.summarize(sweep, "test/acc", ["choice.regularizer"]).set_index("config")
+    assert summary.loc["regularizer=l1", "weights/zero_fraction_mean"] == pytest.approx((0.2 + 0.4) / 2)
+    assert summary.loc["regularizer=l1", "weights/zero_fraction_source"] == "best+last"
+    assert summary.loc["regularizer=none", "weights/zero_fraction_mean"] == 0.0
+    assert summary.loc["regularizer=none", "weights/zero_fraction_source"] == "best"
+    note = report.tables.sparsity_note(sweep)
+    assert "for 2 of 3 runs" in note and "the other 1 runs" in note
+
+
+def test_validation_curves_average_only_the_epochs_every_seed_reached(monkeypatch):
+    sweep = _sweep_of([{"choice.regularizer": "l1", "seed": s, "test/acc": 0.5} for s in "12"])
+    curves = {"r0": pd.Series([1.0, 0.8, 0.7, 0.6]), "r1": pd.Series([1.2, 1.0])}  # stopped at epoch 1
+    monkeypatch.setattr(report.figures, "metric_histories", lambda sweep, runs, key: curves)
+    context = report.FigureContext(sweep, "test/acc", [], pd.DataFrame(), pd.DataFrame(), {}, None, None)
+    ax = report.FIGURES["val_curves"](context).axes[0]
+    (mean,) = [line for line in ax.lines if not line.get_label().startswith("_")]
+    assert mean.get_label() == "all runs (n=2), mean to epoch 1"
+    np.testing.assert_allclose(mean.get_xdata(), [0, 1])
+    np.testing.assert_allclose(mean.get_ydata(), [1.1, 0.9])
+    assert len(ax.lines) == 3  # and one thin line per seed, whole
+
+
+QUOTED = ["a'b", "a\\b", "a\\'b", "a''b", "a\\\\b", "ab", 'a"b', "a'b\"c", "a\\", "50%_x"]
+
+
+def test_filter_literals_denote_the_value_itself():
+    from mlflow.utils.search_utils import SearchUtils
+
+    for value in QUOTED:
+        literal = report.quoted(value)
+        if literal is None:
+            assert ("'" in value and '"' in value) or value.endswith("\\")
+            continue
+        condition = f"{report.tag_condition('k', value)} AND tags.`other` = 'x'"
+        assert [c["value"] for c in SearchUtils.parse_search_filter(condition)] == [value, "x"], value
+
+
+def test_load_sweep_finds_sweep_ids_with_quotes_and_backslashes_exactly(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment_id = tracking.ensure_experiment(uri, "reglab", str(tmp_path / "mlartifacts"))
+    children = {}
+    for sweep_id in QUOTED:
+        tracking.TrackedRun(uri, experiment_id).start(
+            f"sweep {sweep_id}", {"reglab.kind": "sweep", "reglab.sweep_id": sweep_id}
+        )
+        child = tracking.TrackedRun(uri, experiment_id)  # found by its sweep id tag alone
+        children[sweep_id] = child.start(f"run {sweep_id}", {"reglab.sweep_id": sweep_id})
+        child.log_params({"seed": "1"})
+        child.finish()
+    for sweep_id in QUOTED:
+        sweep = report.load_sweep(uri, sweep_id=sweep_id)
+        assert sweep.sweep_id == sweep_id and list(sweep.runs.index) == [children[sweep_id]], sweep_id
