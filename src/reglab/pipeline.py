@@ -156,8 +156,8 @@ def _start_tracking(cfg: DictConfig, overrides: Sequence[str], choices: dict[str
         tags["mlflow.source.git.commit"] = commit
     tracked.start(run_name(overrides), tags)
     try:
-        resolved = OmegaConf.to_container(cfg, resolve=True)
-        params = tracking.flatten_config(resolved)
+        resolved = tracking.portable_paths(OmegaConf.to_container(cfg, resolve=True), cfg.paths.root_dir)
+        params = tracking.flatten_config({k: v for k, v in resolved.items() if k != "paths"})
         params.update({f"choice.{group}": option for group, option in choices.items()})
         tracked.log_params(params)
         tracked.log_text(OmegaConf.to_yaml(resolved), "config.yaml")

@@ -90,7 +90,7 @@ class SweepTracking(Callback):
                 "reglab.sweep_id": identity["sweep_id"],
                 "reglab.sweep_signature": identity["signature"],
                 "reglab.overrides": " ".join(overrides) or "(none)",
-                "reglab.sweep_dir": identity["sweep_dir"],
+                "reglab.sweep_dir": tracking.portable_paths(identity["sweep_dir"], config.paths.root_dir),
             },
         )
         self.parent.log_params({"sweep.jobs": str(identity["size"]), "sweep.overrides": " ".join(overrides)})

@@ -4,7 +4,7 @@ and the Lightning logger writing epoch metrics into it (:mod:`.epoch_logger`).
 MLflow is imported lazily: a process that never touches the store does not pay for it.
 """
 
-from reglab.tracking.run import TrackedRun, flatten_config, git_commit
+from reglab.tracking.run import TrackedRun, flatten_config, git_commit, portable_paths
 from reglab.tracking.store import (
     connection_uri,
     disable_telemetry,
@@ -20,6 +20,7 @@ __all__ = [
     "ensure_experiment",
     "flatten_config",
     "git_commit",
+    "portable_paths",
     "resolve_tracking_uri",
     "sqlite_path",
 ]

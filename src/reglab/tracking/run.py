@@ -34,6 +34,23 @@ def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, str
     return flat
 
 
+def portable_paths(config: Any, root: str | Path) -> Any:
+    """``config`` with every absolute path inside the project ``root`` written relative to
+    it (``/home/me/reglab/outputs`` -> ``outputs``; the root itself -> ``.``), so that what
+    a run records does not reveal this machine's directory layout and runs from two
+    checkouts compare equal. Paths outside the root are kept as the user gave them."""
+    root = Path(root).resolve()
+    if isinstance(config, Mapping):
+        return {key: portable_paths(value, root) for key, value in config.items()}
+    if isinstance(config, (list, tuple)):
+        return [portable_paths(value, root) for value in config]
+    if isinstance(config, str) and config.startswith("/"):
+        path = Path(config)
+        if path == root or root in path.parents:
+            return str(path.relative_to(root)) if path != root else "."
+    return config
+
+
 def git_commit(directory: str | Path) -> str | None:
     try:
         out = subprocess.run(
