@@ -23,6 +23,13 @@ Child processes inherit the variable and append to the same file (each line carr
 pid; a forked child forgets its parent's spans). :func:`read_spans` reads such a file
 back, :func:`self_times` gives each name's time without the spans nested in it.
 
+reglab's own spans mark the phases of a run: ``hydra`` (around ``hydra.main`` in
+:func:`reglab.cli.main`), ``import`` (:func:`reglab.entry.import_run_modules`),
+``config`` and ``build`` (:func:`reglab.pipeline.prepare`, ``train``), ``data`` (the data
+module's setup), ``store`` (``ensure_experiment``), ``logging`` (MLflow writes), ``fit``
+and ``test`` (:func:`reglab.fit.fit_and_test`), and in a sweep ``sweep job``, ``sweep
+summary`` and ``sweep report``. ``scripts/bench`` turns them into its phase tables.
+
 Spans nest, and nesting is told from the intervals alone: spans of one process are
 expected to come from one thread (the depth used to decide when to write is shared by
 the threads of a process).
@@ -214,6 +221,7 @@ def self_times(spans: Iterable[Span], tolerance: float = 1e-6) -> dict[str, floa
     return totals
 
 
-os.register_at_fork(after_in_child=_forget_after_fork)
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_after_fork)
 if os.environ.get(ENV):
     enable(os.environ[ENV])
