@@ -520,6 +520,11 @@ def test_a_baseline_that_leaves_an_axis_open_is_an_error():
     assert list(default.baseline) == ["regularizer=none, regularizer.strength=-"] * 2
     with pytest.raises(report.ReportError, match="add --baseline for regularizer.strength"):
         report.paired_differences(sweep, "test/acc", columns, {"choice.regularizer": "l2"})
+    without_none = sweep.params[sweep.params["choice.regularizer"] != "none"]
+    assert report.choose_baseline(without_none, columns) == {  # the default names one configuration
+        "choice.regularizer": "l2",
+        "regularizer.strength": "0.01",
+    }
     pinned = report.choose_baseline(sweep.params, columns, ["regularizer=l2", "regularizer.strength=0.1"])
     pinned_table = report.paired_differences(sweep, "test/acc", columns, pinned)
     assert list(pinned_table.config) == [
@@ -577,7 +582,7 @@ def test_validation_curves_average_only_the_epochs_every_seed_reached(monkeypatc
     assert len(ax.lines) == 3  # and one thin line per seed, whole
 
 
-QUOTED = ["a'b", "a\\b", "a\\'b", "a''b", "a\\\\b", "ab", 'a"b', "a'b\"c", "a\\", "50%_x"]
+QUOTED = ["a'b", "a\\b", "a\\'b", "a''b", "ab", 'a"b', "a'b\"c", "a\\"]
 
 
 def test_filter_literals_denote_the_value_itself():
@@ -592,10 +597,19 @@ def test_filter_literals_denote_the_value_itself():
         assert [c["value"] for c in SearchUtils.parse_search_filter(condition)] == [value, "x"], value
 
 
-def test_load_sweep_finds_sweep_ids_with_quotes_and_backslashes_exactly(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    experiment_id = tracking.ensure_experiment(uri, "reglab", str(tmp_path / "mlartifacts"))
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory):
+    """``(folder, uri, experiment id)`` of a store with an experiment ``reglab`` and no runs
+    (runs are logged by hand: no training)."""
+    folder = tmp_path_factory.mktemp("hand")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        yield folder, uri, tracking.ensure_experiment(uri, "reglab", str(folder / "mlartifacts"))
+
+
+def test_load_sweep_finds_sweep_ids_with_quotes_and_backslashes_exactly(empty_store):
+    _, uri, experiment_id = empty_store
     children = {}
     for sweep_id in QUOTED:
         tracking.TrackedRun(uri, experiment_id).start(
@@ -608,3 +622,33 @@ def test_load_sweep_finds_sweep_ids_with_quotes_and_backslashes_exactly(tmp_path
     for sweep_id in QUOTED:
         sweep = report.load_sweep(uri, sweep_id=sweep_id)
         assert sweep.sweep_id == sweep_id and list(sweep.runs.index) == [children[sweep_id]], sweep_id
+
+
+def test_a_sweep_of_one_configuration_has_no_axes_no_heatmap_and_no_differences(empty_store, tmp_path):
+    _, uri, experiment_id = empty_store
+    parent = tracking.TrackedRun(uri, experiment_id)
+    parent.start("sweep-one", {"reglab.kind": "sweep", "reglab.sweep_id": "one"})
+    for seed in (1, 2):  # logged by hand: the same config, two seeds
+        run = tracking.TrackedRun(uri, experiment_id)
+        run.start(f"seed {seed}", {"mlflow.parentRunId": parent.run_id, "reglab.config_hash": f"h{seed}"})
+        run.log_params(
+            {"choice.regularizer": "l2", "dropout": "0.1", "seed": str(seed), "data.seed": str(seed)}
+        )
+        run.log_metric_rows([("val/loss", 1.0 / (epoch + seed), epoch) for epoch in range(3)])
+        run.log_metrics({"test/acc": 0.5 + seed / 10, "weights/zero_fraction": 0.25})
+        run.finish()
+    written = report.write_report(uri, "one", output_dir=tmp_path, log_artifacts=False)
+    assert written.columns == [] and written.baseline == {} and written.differences.empty
+    assert written.files == [
+        "summary.csv",
+        "summary.md",
+        "paired_differences.csv",
+        "bars.png",
+        "val_curves.png",
+    ]
+    assert sorted(p.name for p in written.directory.iterdir()) == sorted(written.files)
+    (row,) = written.summary.to_dict("records")
+    assert row["config"] == "all runs" and row["n"] == 2 and row["test/acc_mean"] == pytest.approx(0.65)
+    assert row["weights/zero_fraction_source"] == "last"
+    assert "One configuration: no paired differences." in written.markdown
+    assert "the other 2 runs (logged before `best/weights/zero_fraction` existed)" in written.markdown

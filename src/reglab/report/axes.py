@@ -10,7 +10,9 @@ axis values, whatever the sweep varied (regularizer, dropout, ``optimizer.lr``, 
 
 **Baseline** (reference of the paired differences): ``KEY=VALUE`` pairs naming axis
 levels; by default ``choice.regularizer=none`` when ``choice.regularizer`` is an axis
-with that level, otherwise the first level (in :func:`value_key` order) of the first axis.
+with that level, otherwise the first level (in :func:`value_key` order) of the first axis
+(and of the params of its group it leaves open). A configuration is paired with the
+baseline configuration that has its values of the other axes.
 """
 
 from __future__ import annotations
@@ -144,15 +146,12 @@ def choose_baseline(params: pd.DataFrame, axes: list[str], requested=None) -> di
 
     ``requested``: ``KEY=VALUE`` strings (see :func:`resolve_axis` for KEY; VALUE a level
     of KEY). Default: ``choice.regularizer=none`` when that is a level of an axis, else
-    the first level of the first axis; ``{}`` when nothing varies.
+    the first level of the first axis (see :func:`_default_baseline`); ``{}`` when nothing
+    varies.
     """
     pairs = parse_pairs(requested)
     if not pairs:
-        if not axes:
-            return {}
-        if REGULARIZER in axes and NO_REGULARIZER in set(params[REGULARIZER]):
-            return {REGULARIZER: NO_REGULARIZER}
-        return {axes[0]: levels(params, axes[0])[0]}
+        return _default_baseline(params, axes)
     baseline: dict[str, str] = {}
     for key, value in pairs:
         axis = resolve_axis(key, params, axes, "--baseline")
@@ -164,6 +163,25 @@ def choose_baseline(params: pd.DataFrame, axes: list[str], requested=None) -> di
                 f"--baseline {key}={value}: no finished run has {key}={value} (values: {shown})"
             )
         baseline[axis] = str(params.loc[rows, axis].iloc[0])
+    return baseline
+
+
+def _default_baseline(params: pd.DataFrame, axes: list[str]) -> dict[str, str]:
+    """``choice.regularizer=none`` if it is a level, else the first level of the first axis;
+    then the first level of each axis the baseline leaves open (not matched, see
+    :func:`matched_columns`, yet varying among its runs: ``regularizer.strength`` of
+    ``regularizer=l1``), so that the default names one configuration."""
+    if not axes:
+        return {}
+    if REGULARIZER in axes and NO_REGULARIZER in set(params[REGULARIZER]):
+        baseline = {REGULARIZER: NO_REGULARIZER}
+    else:
+        baseline = {axes[0]: levels(params, axes[0])[0]}
+    for axis in axes:
+        base = params[is_baseline(params, baseline)]
+        if axis not in baseline and axis not in matched_columns(axes, baseline, base):
+            if base[axis].nunique() > 1:
+                baseline[axis] = levels(base, axis)[0]
     return baseline
 
 
