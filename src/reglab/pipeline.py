@@ -6,10 +6,11 @@ The CLI (``python train.py``) and the Python API (:func:`run`) both end in
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,8 @@ from reglab.config import compose_with_choices, sync_knobs, validate
 from reglab.timing import span, timed
 
 log = logging.getLogger(__name__)
+
+LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # as Hydra's train.log
 
 
 @dataclass
@@ -48,10 +51,13 @@ def run_name(overrides: Sequence[str]) -> str:
     return ",".join(shown) or "default"
 
 
-def run(overrides: Sequence[str] = (), callbacks: Sequence = ()) -> Result:
+def run(overrides: Sequence[str] = (), callbacks: Sequence = (), verbose: bool = True) -> Result:
     """Train with the shipped config plus ``overrides`` (the CLI's syntax), from Python.
 
-    ``callbacks`` are extra Lightning callbacks (e.g. a search's pruning callback).
+    ``callbacks`` are extra Lightning callbacks (e.g. a search's pruning callback). The run's
+    folder is ``<paths.output_dir>/api/<date>/<time>/`` with its ``train.log``, as the CLI's
+    runs have; with ``verbose`` the per-epoch progress lines also go to stderr (unless
+    logging is already configured to show them).
 
     >>> result = reglab.run(["regularizer=l1", "trainer.max_epochs=5"])
     >>> result.metrics["test/acc"], result.run_id
@@ -59,7 +65,41 @@ def run(overrides: Sequence[str] = (), callbacks: Sequence = ()) -> Result:
     cfg, choices = compose_with_choices(overrides)
     stamp = datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
     run_dir = Path(cfg.paths.output_dir) / "api" / stamp
-    return train(cfg, list(overrides), run_dir, choices, callbacks)
+    with run_logging(run_dir / "train.log", verbose):
+        return train(cfg, list(overrides), run_dir, choices, callbacks)
+
+
+@contextlib.contextmanager
+def run_logging(log_file: Path, verbose: bool) -> Iterator[None]:
+    """reglab's log lines (INFO and up) to ``log_file`` and, with ``verbose``, to stderr when
+    no handler of the process would show them, for the duration of one run."""
+    logger = logging.getLogger("reglab")
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    handlers = [logging.FileHandler(log_file)]
+    shown = any(h.level <= logging.INFO for h in _handlers_of(logger))
+    if verbose and not shown:
+        handlers.append(logging.StreamHandler())
+    level = logger.level
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        for handler in handlers:
+            logger.removeHandler(handler)
+            handler.close()
+
+
+def _handlers_of(logger: logging.Logger) -> list[logging.Handler]:
+    """The handlers a record of ``logger`` reaches (its own and its ancestors')."""
+    found, current = [], logger
+    while current is not None:
+        found.extend(current.handlers)
+        current = current.parent if current.propagate else None
+    return found
 
 
 def prepare(cfg: DictConfig) -> Components:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,14 +24,22 @@ log = logging.getLogger("reglab")
 
 
 def progress_line(job: int, manifest: SweepManifest | None) -> str:
-    """``job 3/12 of sweep <id>, 1 failed so far, 00:00:41 elapsed``."""
+    """``job 4/12 of sweep <id>: 3 done (1 failed), 00:00:41 elapsed, ~00:02:00 left``: the
+    estimate is the mean time of the jobs done so far times the jobs still to run."""
     if manifest is None:
         return f"job {job + 1} of a sweep"
-    failed = outcomes.failed_so_far(Path(manifest.sweep_dir))
+    done = outcomes.read_outcomes(Path(manifest.sweep_dir))
+    failed = sum(o["status"] == "FAILED" for o in done)
+    elapsed = time.time() - manifest.started
+    left = f"~{_clock(elapsed / len(done) * (manifest.size - len(done)))} left" if done else "estimating"
     return (
-        f"job {job + 1}/{manifest.size} of sweep {manifest.sweep_id}, "
-        f"{failed} failed so far, {manifest.elapsed()} elapsed"
+        f"job {job + 1}/{manifest.size} of sweep {manifest.sweep_id}: {len(done)} done ({failed} failed), "
+        f"{_clock(elapsed)} elapsed, {left}"
     )
+
+
+def _clock(seconds: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(max(0.0, seconds)))
 
 
 def with_sweep_identity(cfg: DictConfig, manifest: SweepManifest | None) -> DictConfig:

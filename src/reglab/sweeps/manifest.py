@@ -53,9 +53,6 @@ class SweepManifest:
             return None
         return cls(**json.loads(path.read_text()))
 
-    def elapsed(self) -> str:
-        return time.strftime("%H:%M:%S", time.gmtime(time.time() - self.started))
-
 
 def new_sweep_id() -> str:
     import uuid
