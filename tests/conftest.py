@@ -32,13 +32,17 @@ def run_cli(args: list[str], output_dir: Path, timeout: float = 600, env: dict |
     environment.update(env or {})
     return subprocess.run(
         [sys.executable, "train.py", *args, f"paths.output_dir={output_dir}"],
-        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 def all_runs(uri: str):
     """Every run of every experiment in the store at ``uri`` (empty if there is no store)."""
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///") :]).exists():
         return []
     from mlflow import MlflowClient
 

@@ -13,8 +13,17 @@ import reglab
 
 def test_run_returns_metrics_run_id_and_trained_model(output_dir):
     result = reglab.run(["regularizer=l1", "trainer.max_epochs=2", f"paths.output_dir={output_dir}"])
-    assert isinstance(result.model, torch.nn.Module)
     assert {"test/acc", "test/loss", "fit/best_epoch"} <= set(result.metrics)
+    x, y = result.data.tensors["test"]
+    result.model.eval()
+    with torch.no_grad():
+        logits = result.model(x)
+    # the returned model is the one tested, and it learned: digits has 10 classes (chance 0.1)
+    assert (logits.argmax(dim=1) == y).float().mean().item() == pytest.approx(result.metrics["test/acc"])
+    assert torch.nn.functional.cross_entropy(logits, y).item() == pytest.approx(
+        result.metrics["test/loss"], rel=1e-5
+    )
+    assert result.metrics["test/acc"] > 0.8
     runs = all_runs(store_uri(output_dir))
     assert [r.info.run_id for r in runs] == [result.run_id]
     assert runs[0].info.status == "FINISHED"
@@ -24,11 +33,16 @@ def test_run_returns_metrics_run_id_and_trained_model(output_dir):
 
 def test_early_stopping_stops_and_the_best_epoch_is_tested(output_dir):
     """A wide unregularized MLP overfits 15% of digits quickly; patience 2 stops it."""
-    result = reglab.run([
-        "regularizer=none", "model.hidden=[512,512]", "optimizer.lr=0.01",
-        "callbacks.early_stopping.patience=2", "trainer.max_epochs=60",
-        f"paths.output_dir={output_dir}",
-    ])
+    result = reglab.run(
+        [
+            "regularizer=none",
+            "model.hidden=[512,512]",
+            "optimizer.lr=0.01",
+            "callbacks.early_stopping.patience=2",
+            "trainer.max_epochs=60",
+            f"paths.output_dir={output_dir}",
+        ]
+    )
     metrics = result.metrics
     assert metrics["fit/stopped_early"] == 1
     assert metrics["fit/epochs"] < 60
@@ -52,8 +66,15 @@ def test_same_seed_same_metrics_other_seed_other_metrics():
 
 @pytest.mark.parametrize("regularizer", ["elastic", "l1", "group_lasso"])
 def test_train_penalty_is_the_penalty_of_the_epochs_final_weights(regularizer):
-    result = reglab.run([f"regularizer={regularizer}", "regularizer.strength=0.01", "logger=none",
-                         "callbacks=none", "trainer.max_epochs=3"])
+    result = reglab.run(
+        [
+            f"regularizer={regularizer}",
+            "regularizer.strength=0.01",
+            "logger=none",
+            "callbacks=none",
+            "trainer.max_epochs=3",
+        ]
+    )
     from hydra.utils import instantiate
 
     history = result.history
@@ -69,19 +90,29 @@ def test_train_penalty_is_the_penalty_of_the_epochs_final_weights(regularizer):
 
 def test_long_param_values_are_kept_whole(output_dir):
     hidden = [3] * 120  # "[3, 3, ...]" is 360 characters: over MLflow's old 250 limit
-    result = reglab.run([
-        f"model.hidden=[{','.join(map(str, hidden))}]", "trainer.max_epochs=1",
-        "callbacks=none", f"paths.output_dir={output_dir}",
-    ])
+    result = reglab.run(
+        [
+            f"model.hidden=[{','.join(map(str, hidden))}]",
+            "trainer.max_epochs=1",
+            "callbacks=none",
+            f"paths.output_dir={output_dir}",
+        ]
+    )
     run = next(r for r in all_runs(store_uri(output_dir)) if r.info.run_id == result.run_id)
     assert json.loads(run.data.params["model.hidden"]) == hidden
 
 
 def test_regression_task_logs_mse_and_r2(output_dir):
-    result = reglab.run([
-        "data=diabetes", "model=linear", "regularizer=l2", "trainer.max_epochs=60",
-        "optimizer.lr=1.0", f"paths.output_dir={output_dir}",
-    ])
+    result = reglab.run(
+        [
+            "data=diabetes",
+            "model=linear",
+            "regularizer=l2",
+            "trainer.max_epochs=60",
+            "optimizer.lr=1.0",
+            f"paths.output_dir={output_dir}",
+        ]
+    )
     assert {"test/mse", "test/mae", "test/r2", "test/loss", "gap/loss"} <= set(result.metrics)
     assert result.metrics["test/mse"] == pytest.approx(result.metrics["test/loss"], rel=1e-5)
     assert result.metrics["test/r2"] > 0.3
@@ -90,8 +121,12 @@ def test_regression_task_logs_mse_and_r2(output_dir):
 def test_generalization_gap_is_taken_at_the_best_epoch():
     from reglab.fit import fit_summary
 
-    history = {"val/loss": [0.9, 0.5, 0.5, 0.7], "train/data_loss": [1.0, 0.4, 0.3, 0.1],
-               "train/acc": [0.5, 0.8, 0.9, 1.0], "val/acc": [0.4, 0.7, 0.75, 0.7]}
+    history = {
+        "val/loss": [0.9, 0.5, 0.5, 0.7],
+        "train/data_loss": [1.0, 0.4, 0.3, 0.1],
+        "train/acc": [0.5, 0.8, 0.9, 1.0],
+        "val/acc": [0.4, 0.7, 0.75, 0.7],
+    }
     summary = fit_summary(history)
     assert summary["fit/best_epoch"] == 1  # the first of tied minima, as the checkpoint keeps it
     assert summary["gap/loss"] == pytest.approx(0.1)
@@ -102,8 +137,15 @@ def test_a_diverging_run_raises_and_is_failed_with_the_reason(output_dir):
     from reglab.errors import DivergedError
 
     with pytest.raises(DivergedError, match="diverged"):
-        reglab.run(["optimizer=sgd", "optimizer.lr=1e4", "regularizer=none", "trainer.max_epochs=5",
-                    f"paths.output_dir={output_dir}"])
+        reglab.run(
+            [
+                "optimizer=sgd",
+                "optimizer.lr=1e4",
+                "regularizer=none",
+                "trainer.max_epochs=5",
+                f"paths.output_dir={output_dir}",
+            ]
+        )
     (run,) = all_runs(store_uri(output_dir))
     assert run.info.status == "FAILED"
     assert "diverged" in run.data.tags["reglab.failure_reason"]

@@ -30,9 +30,16 @@ class _Snapshots(Callback):
 def test_the_first_best_epoch_is_restored_tested_and_saved_once(tmp_path):
     snapshots = _Snapshots()
     result = reglab.run(
-        ["regularizer=none", "model.hidden=[256,256]", "optimizer.lr=0.01", "trainer.max_epochs=12",
-         "callbacks.early_stopping.patience=100", "batchnorm=true", "logger=none",
-         f"paths.output_dir={tmp_path}"],
+        [
+            "regularizer=none",
+            "model.hidden=[256,256]",
+            "optimizer.lr=0.01",
+            "trainer.max_epochs=12",
+            "callbacks.early_stopping.patience=100",
+            "batchnorm=true",
+            "logger=none",
+            f"paths.output_dir={tmp_path}",
+        ],
         callbacks=[snapshots],
     )
     val_loss = result.history["val/loss"]
@@ -48,9 +55,9 @@ def test_the_first_best_epoch_is_restored_tested_and_saved_once(tmp_path):
     assert content["epoch"] == best and content["score"] == pytest.approx(val_loss[best], rel=1e-6)
     for name, tensor in content["state_dict"].items():
         torch.testing.assert_close(tensor, snapshots.by_epoch[best][name], rtol=0, atol=0)
-    assert result.metrics["test/loss"] == pytest.approx(
-        _test_loss(result), rel=1e-5
-    ), "the test stage must see the restored weights"
+    assert result.metrics["test/loss"] == pytest.approx(_test_loss(result), rel=1e-5), (
+        "the test stage must see the restored weights"
+    )
 
 
 def _test_loss(result) -> float:
@@ -61,18 +68,28 @@ def _test_loss(result) -> float:
 
 
 def test_save_false_writes_nothing(tmp_path):
-    result = reglab.run(["trainer.max_epochs=2", "callbacks.best_weights.save=false", "logger=none",
-                         f"paths.output_dir={tmp_path}"])
+    result = reglab.run(
+        [
+            "trainer.max_epochs=2",
+            "callbacks.best_weights.save=false",
+            "logger=none",
+            f"paths.output_dir={tmp_path}",
+        ]
+    )
     assert not (result.run_dir / "checkpoints").exists()
 
 
 def test_lightning_model_checkpoint_in_its_place_is_what_gets_tested(tmp_path):
-    result = reglab.run([
-        "~callbacks.best_weights",
-        "+callbacks.model_checkpoint._target_=lightning.pytorch.callbacks.ModelCheckpoint",
-        "+callbacks.model_checkpoint.monitor=val/loss", "trainer.max_epochs=3", "logger=none",
-        f"paths.output_dir={tmp_path}",
-    ])
+    result = reglab.run(
+        [
+            "~callbacks.best_weights",
+            "+callbacks.model_checkpoint._target_=lightning.pytorch.callbacks.ModelCheckpoint",
+            "+callbacks.model_checkpoint.monitor=val/loss",
+            "trainer.max_epochs=3",
+            "logger=none",
+            f"paths.output_dir={tmp_path}",
+        ]
+    )
     (saved,) = (result.run_dir / "checkpoints").glob("*.ckpt")
     state = torch.load(saved, weights_only=False)["state_dict"]
     for name, tensor in result.model.state_dict().items():

@@ -34,9 +34,17 @@ def from_config(option: str, shape: list[int], out: int = 10, **overrides) -> nn
 
 @pytest.mark.parametrize(
     "option,shape",
-    [("cnn1d", [1, 40]), ("cnn1d", [40]), ("cnn1d", [3, 17]), ("cnn1d", [1, 1]),
-     ("convnet", [1, 28, 28]), ("convnet", [3, 32, 32]), ("convnet", [28, 28]),
-     ("convnet", [1, 5, 7]), ("convnet", [2, 1, 1])],
+    [
+        ("cnn1d", [1, 40]),
+        ("cnn1d", [40]),
+        ("cnn1d", [3, 17]),
+        ("cnn1d", [1, 1]),
+        ("convnet", [1, 28, 28]),
+        ("convnet", [3, 32, 32]),
+        ("convnet", [28, 28]),
+        ("convnet", [1, 5, 7]),
+        ("convnet", [2, 1, 1]),
+    ],
 )
 def test_output_shape_from_flat_or_shaped_input(option, shape):
     model = from_config(option, shape, out=7)
@@ -113,12 +121,26 @@ def test_global_pool_and_no_hidden_layer():
     assert model(torch.randn(2, 3 * 32 * 32)).shape == (2, 10)
 
 
-def test_training_mode_batchnorm_and_dropout_run():
+def test_training_mode_batchnorm_and_dropout_are_active_and_eval_mode_is_not():
+    torch.manual_seed(0)
     model = ConvNet(40, 10, input_shape=[1, 40], dims=1, dropout=0.5, batchnorm=True)
+    norms = [m for m in model.modules() if isinstance(m, NORMS)]
+    x = torch.randn(8, 40) * 3 + 1
     model.train()
-    out = model(torch.randn(8, 40))
-    out.sum().backward()
-    assert all(p.grad is not None for p in model.parameters())
+    first = model(x)
+    assert not torch.allclose(first, model(x))  # dropout draws a new mask each pass
+    assert all(not torch.equal(m.running_mean, torch.zeros_like(m.running_mean)) for m in norms)
+    first.square().sum().backward()
+    for name, p in model.named_parameters():
+        assert torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+    model.eval()
+    statistics = [m.running_mean.clone() for m in norms]
+    with torch.no_grad():
+        evaluated = model(x)
+        torch.testing.assert_close(model(x), evaluated, rtol=0, atol=0)  # no dropout
+        torch.testing.assert_close(model(x[:1]), evaluated[:1])  # running statistics, not the batch's
+    for m, before in zip(norms, statistics, strict=True):
+        assert torch.equal(m.running_mean, before)
 
 
 @pytest.mark.parametrize(

@@ -38,15 +38,23 @@ def assert_proportional(ours: list[float], theirs: list[float]) -> None:
 @pytest.mark.parametrize(("name", "l1_ratio"), [("lasso", 1.0), ("elastic_net", 0.3)])
 def test_sklearn_lasso_and_elastic_net_rows(name, l1_ratio):
     alpha = 0.7
-    penalty = (conventions.from_sklearn_lasso(alpha) if name == "lasso"
-               else conventions.from_sklearn_elastic_net(alpha, l1_ratio))
+    penalty = (
+        conventions.from_sklearn_lasso(alpha)
+        if name == "lasso"
+        else conventions.from_sklearn_elastic_net(alpha, l1_ratio)
+    )
     ours, theirs = [], []
     for w in candidates(D):
         residual = Y - X @ w
         mse = residual.square().mean()
         ours.append(reglab_objective(mse, w.view(1, -1), penalty))
-        theirs.append(float(residual.square().sum() / (2 * N) + alpha * l1_ratio * w.abs().sum()
-                            + alpha * (1 - l1_ratio) / 2 * w.square().sum()))
+        theirs.append(
+            float(
+                residual.square().sum() / (2 * N)
+                + alpha * l1_ratio * w.abs().sum()
+                + alpha * (1 - l1_ratio) / 2 * w.square().sum()
+            )
+        )
     assert_proportional(ours, theirs)
 
 
@@ -69,8 +77,13 @@ def test_sklearn_logistic_regression_row(l1_ratio):
     for w in candidates((K, D)):
         logits = X @ w.T
         ours.append(reglab_objective(F.cross_entropy(logits, LABELS), w, penalty))
-        theirs.append(float(C * F.cross_entropy(logits, LABELS, reduction="sum")
-                            + l1_ratio * w.abs().sum() + (1 - l1_ratio) / 2 * w.square().sum()))
+        theirs.append(
+            float(
+                C * F.cross_entropy(logits, LABELS, reduction="sum")
+                + l1_ratio * w.abs().sum()
+                + (1 - l1_ratio) / 2 * w.square().sum()
+            )
+        )
     assert_proportional(ours, theirs)
 
 

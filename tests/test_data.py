@@ -127,9 +127,7 @@ def assert_partition(parts, n):
             assert not set(parts[a]) & set(parts[b])
 
 
-@pytest.mark.parametrize(
-    "val,test", [(0.15, 0.15), (0.2, 0.1), (0.3, 0.0), (0.0, 0.25), (0.0, 0.0)]
-)
+@pytest.mark.parametrize("val,test", [(0.15, 0.15), (0.2, 0.1), (0.3, 0.0), (0.0, 0.25), (0.0, 0.0)])
 def test_split_indices_disjoint_and_covering(val, test):
     n = 200
     train, val_idx, test_idx = split_indices(n, val, test, seed=0)
@@ -229,9 +227,7 @@ def test_eval_splits_use_training_statistics(digits, raw_digits, split):
     assert np.abs(own_std[own_std > 0] - 1.0).max() > 1e-2
 
     raw, target = raw_digits
-    parts = dict(
-        zip(("train", "val", "test"), split_indices(len(raw), 0.15, 0.15, 3, target), strict=True)
-    )
+    parts = dict(zip(("train", "val", "test"), split_indices(len(raw), 0.15, 0.15, 3, target), strict=True))
     train_raw = raw[parts["train"]]
     mean, std = train_raw.mean(axis=0), train_raw.std(axis=0)
     std = np.where(std > 0, std, 1.0)

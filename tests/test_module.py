@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -171,7 +172,19 @@ def test_weight_statistics_hand_made():
     assert stats["weights/zero_fraction"].item() == pytest.approx(2 / 10, abs=1e-7)
     # |w| < 1e-3: 0, 5e-4, 0, 9.99e-4, 1e-4 (the value -1e-3 itself is not below)
     assert stats["weights/near_zero_fraction"].item() == pytest.approx(5 / 10, abs=1e-7)
-    assert NEAR_ZERO == 1e-3
+
+
+def test_near_zero_threshold_is_the_documented_one_and_the_one_used(monkeypatch):
+    """README: near_zero_fraction is the share with ``|w| < 1e-3``; the statistic reads
+    ``NEAR_ZERO`` when it runs (no copy of the number elsewhere)."""
+    from conftest import ROOT
+
+    documented = re.search(r"near_zero_fraction` \|.*`\|w\| < ([0-9.e-]+)`", (ROOT / "README.md").read_text())
+    assert documented and float(documented.group(1)) == NEAR_ZERO
+    w = [torch.tensor([[5e-4, 5e-3, 5e-2, 0.5]])]
+    assert weight_statistics(w)["weights/near_zero_fraction"].item() == pytest.approx(1 / 4)
+    monkeypatch.setattr("reglab.module.NEAR_ZERO", 0.1)
+    assert weight_statistics(w)["weights/near_zero_fraction"].item() == pytest.approx(3 / 4)
 
 
 def test_weight_statistics_all_zero_and_no_zero():

@@ -21,20 +21,31 @@ from reglab import conventions
 pytestmark = pytest.mark.slow
 
 CONVERGED = [
-    "model=linear", "data.batch_size=null", "data.standardize=true", "optimizer=sgd",
-    "optimizer.momentum=0", "regularizer.include_bias=false", "callbacks=none",
-    "+trainer.limit_val_batches=0", "logger=none",
+    "model=linear",
+    "data.batch_size=null",
+    "data.standardize=true",
+    "optimizer=sgd",
+    "optimizer.momentum=0",
+    "regularizer.include_bias=false",
+    "callbacks=none",
+    "+trainer.limit_val_batches=0",
+    "logger=none",
 ]
 
 
-def fit_reglab(data: str, regularizer: str, penalty: conventions.Penalty, mode: str,
-               lr: float, epochs: int):
-    result = reglab.run([
-        *CONVERGED, f"data={data}", f"regularizer={regularizer}", f"regularizer.mode={mode}",
-        f"regularizer.strength={penalty.strength}", f"optimizer.lr={lr}",
-        f"trainer.max_epochs={epochs}",
-        *([f"regularizer.l1_ratio={penalty.l1_ratio}"] if regularizer == "elastic" else []),
-    ])
+def fit_reglab(data: str, regularizer: str, penalty: conventions.Penalty, mode: str, lr: float, epochs: int):
+    result = reglab.run(
+        [
+            *CONVERGED,
+            f"data={data}",
+            f"regularizer={regularizer}",
+            f"regularizer.mode={mode}",
+            f"regularizer.strength={penalty.strength}",
+            f"optimizer.lr={lr}",
+            f"trainer.max_epochs={epochs}",
+            *([f"regularizer.l1_ratio={penalty.l1_ratio}"] if regularizer == "elastic" else []),
+        ]
+    )
     x, y = result.data.tensors["train"]
     coef = result.model.weight.detach().double().numpy()
     return coef, x.double().numpy(), y.numpy()
@@ -50,8 +61,10 @@ def test_lasso_parity_and_zero_pattern_on_diabetes(alpha):
     coef, x, y = fit_reglab("diabetes", "l1", penalty, "proximal", lr=0.12, epochs=3000)
     reference = Lasso(alpha=alpha, tol=1e-12, max_iter=1_000_000).fit(x, y.ravel()).coef_
     difference = relative_difference(coef.ravel(), reference)
-    print(f"Lasso alpha={alpha}: max |coef diff| / max |coef| = {difference:.2e}, "
-          f"zeros reglab {np.flatnonzero(coef.ravel() == 0)} sklearn {np.flatnonzero(reference == 0)}")
+    print(
+        f"Lasso alpha={alpha}: max |coef diff| / max |coef| = {difference:.2e}, "
+        f"zeros reglab {np.flatnonzero(coef.ravel() == 0)} sklearn {np.flatnonzero(reference == 0)}"
+    )
     assert difference <= 1e-3
     np.testing.assert_array_equal(coef.ravel() == 0, reference == 0)
 

@@ -375,9 +375,7 @@ def test_l2_with_data_loss_equals_sgd_weight_decay():
 
     reg = L2(strength)
     opt_a = torch.optim.SGD(penalized_model.parameters(), lr=lr)
-    loss_a = nn.functional.cross_entropy(penalized_model(x), y) + reg.penalty(
-        reg.select(penalized_model)
-    )
+    loss_a = nn.functional.cross_entropy(penalized_model(x), y) + reg.penalty(reg.select(penalized_model))
     loss_a.backward()
     opt_a.step()
 

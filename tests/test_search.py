@@ -7,8 +7,6 @@ from conftest import all_runs, store_uri
 
 from reglab import search
 
-pytestmark = pytest.mark.slow
-
 SPEC = """
 study_name: test-study
 n_trials: 8
@@ -28,6 +26,7 @@ space:
 """
 
 
+@pytest.mark.slow
 def test_search_prunes_logs_children_and_best_params_and_resumes(output_dir, tmp_path, capsys):
     spec = tmp_path / "small.yaml"
     spec.write_text(SPEC)
@@ -43,7 +42,8 @@ def test_search_prunes_logs_children_and_best_params_and_resumes(output_dir, tmp
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(children) == 8
     assert sum(r.data.tags.get("reglab.pruned") == "true" for r in children) == states.count(
-        optuna.trial.TrialState.PRUNED)
+        optuna.trial.TrialState.PRUNED
+    )
     assert parent.info.status == "FINISHED"
     assert float(parent.data.params["best.regularizer.strength"]) == study.best_params["regularizer.strength"]
     assert parent.data.metrics["best/value"] == pytest.approx(study.best_value)
@@ -58,8 +58,18 @@ def test_search_prunes_logs_children_and_best_params_and_resumes(output_dir, tmp
     assert refused.value.code == 2
     assert "'test-study'" in capsys.readouterr().err
     assert len(all_runs(store_uri(output_dir))) == runs_before
-    wine = search.main(["--search", str(spec), "--n-trials", "1", "--study", "wine", "data=wine",
-                        f"paths.output_dir={output_dir}"])
+    wine = search.main(
+        [
+            "--search",
+            str(spec),
+            "--n-trials",
+            "1",
+            "--study",
+            "wine",
+            "data=wine",
+            f"paths.output_dir={output_dir}",
+        ]
+    )
     assert wine.study_name == "wine" and len(wine.trials) == 1
 
 
@@ -71,10 +81,13 @@ def test_unknown_space_type_names_the_key():
         search.suggest(Trial(), {"dropout": {"type": "uniform"}})
 
 
-@pytest.mark.parametrize("direction,values,reported", [
-    ("minimize", [0.9, 0.5, 0.7, 0.4], [0.9, 0.5, 0.5, 0.4]),
-    ("maximize", [0.1, 0.6, 0.3, 0.8], [0.1, 0.6, 0.6, 0.8]),
-])
+@pytest.mark.parametrize(
+    "direction,values,reported",
+    [
+        ("minimize", [0.9, 0.5, 0.7, 0.4], [0.9, 0.5, 0.5, 0.4]),
+        ("maximize", [0.1, 0.6, 0.3, 0.8], [0.1, 0.6, 0.6, 0.8]),
+    ],
+)
 def test_the_pruner_sees_the_best_value_so_far(direction, values, reported):
     """What is reported is what the objective will be: the best epoch so far."""
     import types
@@ -86,8 +99,12 @@ def test_the_pruner_sees_the_best_value_so_far(direction, values, reported):
     trial = study.ask()
     callback = search.PruneOnPlateau(trial, "val/loss", direction)
     for epoch, value in enumerate(values):
-        trainer = types.SimpleNamespace(callback_metrics={"val/loss": torch.tensor(value)},
-                                        sanity_checking=False, current_epoch=epoch, should_stop=False)
+        trainer = types.SimpleNamespace(
+            callback_metrics={"val/loss": torch.tensor(value)},
+            sanity_checking=False,
+            current_epoch=epoch,
+            should_stop=False,
+        )
         callback.on_validation_end(trainer, None)
     (running,) = study.trials
     assert [running.intermediate_values[e] for e in range(4)] == pytest.approx(reported)

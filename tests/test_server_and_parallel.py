@@ -26,11 +26,25 @@ def _free_port() -> int:
 def mlflow_server(tmp_path):
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "server-artifacts"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={"MLFLOW_DISABLE_TELEMETRY": "true",
-                                                                   "PATH": str(Path(sys.executable).parent)},
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "server-artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={"MLFLOW_DISABLE_TELEMETRY": "true", "PATH": str(Path(sys.executable).parent)},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
@@ -55,15 +69,19 @@ def mlflow_server(tmp_path):
 def _rest(url: str, path: str, body: dict | None = None) -> dict:
     """GET without a body, POST with one (MLflow's REST API)."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{url}/api/2.0/mlflow/{path}", data=data,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}/api/2.0/mlflow/{path}", data=data, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
 
 
 def test_sweep_against_a_tracking_server(mlflow_server, output_dir):
-    done = run_cli(["-m", "regularizer=none,l2", "dropout=0,0.3", "trainer.max_epochs=2"], output_dir,
-                   env={"MLFLOW_TRACKING_URI": mlflow_server})
+    done = run_cli(
+        ["-m", "regularizer=none,l2", "dropout=0,0.3", "trainer.max_epochs=2"],
+        output_dir,
+        env={"MLFLOW_TRACKING_URI": mlflow_server},
+    )
     assert done.returncode == 0, done.stderr
     assert not (output_dir / "mlflow.db").exists()
     experiment = _rest(mlflow_server, "experiments/get-by-name?experiment_name=reglab")
@@ -87,8 +105,16 @@ def test_sweep_against_a_tracking_server(mlflow_server, output_dir):
 
 
 def test_parallel_joblib_sweep_loses_no_run(output_dir):
-    done = run_cli(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                    "regularizer=none,l1,l2,elastic", "trainer.max_epochs=2"], output_dir)
+    done = run_cli(
+        [
+            "-m",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            "regularizer=none,l1,l2,elastic",
+            "trainer.max_epochs=2",
+        ],
+        output_dir,
+    )
     assert done.returncode == 0, done.stderr
     runs = all_runs(store_uri(output_dir))
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]

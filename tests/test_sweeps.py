@@ -14,8 +14,6 @@ from conftest import ROOT, all_runs, run_cli, store_uri
 from reglab.config import compose_with_choices
 from reglab.sweeps import manifest, outcomes
 
-pytestmark = pytest.mark.slow
-
 
 def _sweep_parts(uri: str):
     runs = all_runs(uri)
@@ -24,9 +22,9 @@ def _sweep_parts(uri: str):
     return parents, children
 
 
+@pytest.mark.slow
 def test_a_diverging_job_fails_alone_and_the_sweep_reports_it(output_dir):
-    done = run_cli(["-m", "optimizer=adam,sgd", "optimizer.lr=0.01,50", "trainer.max_epochs=2"],
-                   output_dir)
+    done = run_cli(["-m", "optimizer=adam,sgd", "optimizer.lr=0.01,50", "trainer.max_epochs=2"], output_dir)
     assert done.returncode == 1
     log = done.stdout + done.stderr
     assert "job 1/4 of sweep" in log and "job 4/4 of sweep" in log
@@ -57,21 +55,29 @@ def _outcomes(output_dir):
     return [o for d in output_dir.glob("multiruns/*/*") for o in outcomes.read_outcomes(d)]
 
 
+@pytest.mark.slow
 def test_a_killed_sweep_resumes_with_only_the_missing_configs(output_dir):
-    args = ["-m", "regularizer=none,l1,l2,elastic", "trainer.max_epochs=3",
-            f"paths.output_dir={output_dir}"]
+    args = ["-m", "regularizer=none,l1,l2,elastic", "trainer.max_epochs=3", f"paths.output_dir={output_dir}"]
     environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    process = subprocess.Popen([sys.executable, "train.py", *args], cwd=ROOT, env=environment,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "train.py", *args],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 300
     while sum(o["status"] == "FINISHED" for o in _outcomes(output_dir)) < 2:
         assert process.poll() is None and time.time() < deadline, "sweep ended before it was killed"
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    finished_before = {r.data.tags["reglab.config_hash"] for r in all_runs(store_uri(output_dir))
-                       if r.info.status == "FINISHED" and "reglab.config_hash" in r.data.tags}
+    finished_before = {
+        r.data.tags["reglab.config_hash"]
+        for r in all_runs(store_uri(output_dir))
+        if r.info.status == "FINISHED" and "reglab.config_hash" in r.data.tags
+    }
     assert 2 <= len(finished_before) < 4
 
     done = run_cli([*args[:-1], "+resume=true"], output_dir)

@@ -18,10 +18,7 @@ def test_concurrent_first_use_of_a_fresh_store_creates_one_experiment(output_dir
     uri = store_uri(output_dir)
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    workers = [
-        context.Process(target=_ensure, args=(uri, str(output_dir / "art"), queue))
-        for _ in range(4)
-    ]
+    workers = [context.Process(target=_ensure, args=(uri, str(output_dir / "art"), queue)) for _ in range(4)]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -44,8 +41,9 @@ def test_flatten_config_keeps_nesting_and_lists():
     assert flat == {"model.hidden": "[64, 32]", "model.act": "relu", "seed": "1", "x": "None"}
 
 
-@pytest.mark.parametrize(("error", "status"), [(RuntimeError("boom"), "FAILED"),
-                                               (KeyboardInterrupt(), "KILLED")])
+@pytest.mark.parametrize(
+    ("error", "status"), [(RuntimeError("boom"), "FAILED"), (KeyboardInterrupt(), "KILLED")]
+)
 def test_a_run_that_raises_is_never_left_running(output_dir, error, status):
     uri = store_uri(output_dir)
     experiment_id = tracking.ensure_experiment(uri, "e", str(output_dir / "art"))
