@@ -25,7 +25,23 @@ class InMemoryBatches:
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.repeat = int(repeat)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.seed = seed
+        self.generator: torch.Generator | None = None  # made on first use: see __getstate__
+
+    def __getstate__(self) -> dict:
+        """Picklable for spawned processes (``ddp_spawn``): the generator travels as its
+        state (a ``torch.Generator`` object itself cannot be sent to a spawned process)."""
+        state = dict(self.__dict__)
+        if self.generator is not None:
+            state["generator"] = self.generator.get_state()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        generator = state.pop("generator")
+        self.__dict__.update(state, generator=None)
+        if generator is not None:
+            self.generator = torch.Generator()
+            self.generator.set_state(generator)
 
     def _per_pass(self) -> int:
         n, b = len(self.x), self.batch_size
@@ -44,6 +60,8 @@ class InMemoryBatches:
                     end = min(start + b, n)
                     yield self.x[start + rank : end : world], self.y[start + rank : end : world]
                 continue
+            if self.generator is None:
+                self.generator = torch.Generator().manual_seed(self.seed)
             order = torch.randperm(n, generator=self.generator)
             for i in range(self._per_pass()):
                 index = order[i * b : (i + 1) * b][rank::world]
