@@ -23,6 +23,10 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_S = 30
+# The MLflow UI opens an experiment of this kind on its training runs (without it, MLflow 3
+# opens a new experiment on its GenAI traces view, which shows no runs).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_DEVELOPMENT = "custom_model_development"
 
 
 def disable_telemetry() -> None:
@@ -81,12 +85,16 @@ def ensure_experiment(uri: str, experiment_name: str, artifact_location: str | N
         experiment = client.get_experiment_by_name(experiment_name)
         if experiment is not None:
             experiment_id = experiment.experiment_id
+            if EXPERIMENT_KIND_TAG not in experiment.tags:  # a store made before the tag
+                client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT)
         else:
             # A local store keeps artifacts in a fixed local folder; a tracking server
             # chooses (and serves) its own artifact root.
             local = database is not None and artifact_location
             location = Path(artifact_location).resolve().as_uri() if local else None
-            experiment_id = client.create_experiment(experiment_name, artifact_location=location)
+            experiment_id = client.create_experiment(
+                experiment_name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: MODEL_DEVELOPMENT}
+            )
         if fresh:
             import sqlite3
 
