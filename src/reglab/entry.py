@@ -14,13 +14,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from reglab.errors import USER_ERRORS
+from reglab.errors import USER_ERRORS, Interrupted
 from reglab.timing import span
 
 USER_ERROR_STATUS = 2
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
@@ -34,17 +36,42 @@ def exit_on_user_error(prog: str = "reglab") -> Iterator[None]:
         raise SystemExit(USER_ERROR_STATUS) from None
 
 
+_on_interrupt: list[Callable[[Interrupted], None]] = []
+
+
+def on_interrupt(handler: Callable[[Interrupted], None]) -> None:
+    """Call ``handler`` if the current command is interrupted (a sweep closes its parent run
+    and says how to resume)."""
+    _on_interrupt.append(handler)
+
+
+def _raise_interrupted(signum: int, frame) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the clean-up
+    raise Interrupted(signum)
+
+
 @contextlib.contextmanager
 def command(prog: str = "reglab") -> Iterator[None]:
     """The context of a whole command: the collector off until the run modules are imported
     (:func:`import_run_modules` turns it back on), user errors as one line and exit status
-    2, and a ``gc.freeze()`` before exit, whose final collections would otherwise walk every
-    object again."""
+    2, SIGINT / SIGTERM as :class:`~reglab.errors.Interrupted` (the run in progress is marked
+    KILLED, the handlers of :func:`on_interrupt` run, exit status 130 / 143), and a
+    ``gc.freeze()`` before exit, whose final collections would otherwise walk every object
+    again."""
     gc.disable()
+    previous = {signum: signal.signal(signum, _raise_interrupted) for signum in INTERRUPTS}
     try:
         with exit_on_user_error(prog):
             yield
+    except Interrupted as interrupted:
+        for handler in _on_interrupt:
+            handler(interrupted)
+        print(f"{prog}: {interrupted}", file=sys.stderr)
+        raise SystemExit(interrupted.exit_status) from None
     finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _on_interrupt.clear()
         gc.freeze()
         gc.enable()
 

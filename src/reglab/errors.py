@@ -30,4 +30,22 @@ class ReportError(Exception):
     argument); the message says why."""
 
 
+class Interrupted(BaseException):
+    """The process got SIGINT (Ctrl-C) or SIGTERM. A ``BaseException``, like
+    ``KeyboardInterrupt``, so that no ``except Exception`` swallows it, but not a
+    ``KeyboardInterrupt``, which Lightning turns into ``SystemExit(1)``. The command exits
+    with ``128 + signal`` (130 for SIGINT, 143 for SIGTERM)."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        self.signal_name = signal.Signals(signum).name
+        super().__init__(f"interrupted ({self.signal_name})")
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+
 USER_ERRORS = (ConfigError, MissingDataError)

@@ -13,6 +13,8 @@ failed.
 from __future__ import annotations
 
 import logging
+import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from reglab.entry import on_interrupt
+from reglab.errors import Interrupted
 from reglab.sweeps import manifest as manifests
 from reglab.sweeps import outcomes
 from reglab.timing import span, timed
@@ -71,6 +75,29 @@ class SweepTracking(Callback):
             identity.update(self._start_parent(config, identity, overrides, sweep_params))
         self.manifest = manifests.SweepManifest(**identity)
         self.manifest.write()
+        on_interrupt(self._interrupted)
+
+    def _interrupted(self, interrupted: Interrupted) -> None:
+        """SIGINT / SIGTERM: the parent is KILLED with the reason, and the log says what
+        ran and the exact command that resumes the sweep."""
+        results = outcomes.read_outcomes(Path(self.manifest.sweep_dir))
+        finished = sum(o["status"] in ("FINISHED", "SKIPPED") for o in results)
+        if self.parent is not None:
+            self.parent.fail(interrupted)
+        resume = shlex.join(
+            [Path(sys.argv[0]).name if sys.argv[0].endswith("train.py") else sys.argv[0], *sys.argv[1:]]
+        )
+        if "+resume=true" not in sys.argv:
+            resume += " +resume=true"
+        log.error(
+            "sweep %s %s: %d of %d jobs done, %d never ran; resume with: python %s",
+            self.manifest.sweep_id,
+            interrupted,
+            finished,
+            self.manifest.size,
+            self.manifest.size - len(results),
+            resume,
+        )
 
     def _start_parent(self, config: DictConfig, identity: dict, overrides: list, sweep_params: dict) -> dict:
         from reglab import tracking

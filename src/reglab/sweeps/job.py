@@ -13,7 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, open_dict
 
-from reglab.errors import USER_ERRORS, ConfigError
+from reglab.errors import USER_ERRORS, ConfigError, Interrupted
 from reglab.sweeps import outcomes
 from reglab.sweeps.manifest import SweepManifest
 from reglab.timing import timed
@@ -81,6 +81,11 @@ def run_sweep_job(
             )
             return objective
         result = _train(cfg, job_dir, overrides, choices)
+    except Interrupted as interrupted:  # recorded, and the sweep stops (reglab.entry)
+        outcomes.write_outcome(
+            job_dir, **outcome | {"status": "KILLED", "objective": math.nan, "reason": str(interrupted)}
+        )
+        raise
     except Exception as error:  # recorded, and the sweep continues
         if isinstance(error, USER_ERRORS):
             print(f"reglab: error: {error}", file=sys.stderr)

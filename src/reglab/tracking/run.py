@@ -122,8 +122,11 @@ class TrackedRun:
 
     def fail(self, error: BaseException) -> None:
         """Mark the run FAILED (KILLED on interrupt) with the reason as a tag."""
-        status = "KILLED" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "FAILED"
-        reason = f"{type(error).__name__}: {error}"[:MAX_PARAM_LENGTH]
+        from reglab.errors import Interrupted
+
+        status = "KILLED" if isinstance(error, (Interrupted, KeyboardInterrupt, SystemExit)) else "FAILED"
+        reason = str(error) if isinstance(error, Interrupted) else f"{type(error).__name__}: {error}"
+        reason = reason[:MAX_PARAM_LENGTH]
         try:
             self.client.set_tag(self.run_id, "reglab.failure_reason", reason)
             self.client.set_terminated(self.run_id, status)

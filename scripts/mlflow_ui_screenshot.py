@@ -1,0 +1,134 @@
+"""Start the MLflow UI on a free port on 127.0.0.1, wait until it answers, and take a
+screenshot of reglab's experiment page with headless Chromium.
+
+    python scripts/mlflow_ui_screenshot.py [--store outputs/mlflow.db] [--out docs/mlflow-ui.png]
+
+Prints how long the UI took to accept connections after it was started. Needs Debian's
+``chromium`` (``apt-get install chromium``) and a store with runs (``python train.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_ui(store: Path, port: int, workers: int) -> subprocess.Popen:
+    """``mlflow ui`` on the store, bound to 127.0.0.1 only."""
+    mlflow = Path(sys.executable).with_name("mlflow")
+    command = [
+        str(mlflow),
+        "ui",
+        "--backend-store-uri",
+        f"sqlite:///{store.resolve()}",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_until_up(url: str, timeout: float) -> float:
+    """Seconds until ``url`` answers 200; raises ``TimeoutError`` after ``timeout``."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return time.monotonic() - started
+        except OSError:
+            time.sleep(0.25)
+    raise TimeoutError(f"the MLflow UI did not answer at {url} within {timeout:.0f} s")
+
+
+def experiment_id(base: str, name: str) -> str:
+    query = urllib.parse.urlencode({"experiment_name": name})
+    url = f"{base}/api/2.0/mlflow/experiments/get-by-name?{query}"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        return json.load(reply)["experiment"]["experiment_id"]
+
+
+def screenshot(url: str, out: Path, budget_ms: int = 20_000) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        raise FileNotFoundError("chromium is not installed (apt-get install chromium)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run(
+            [
+                chromium,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                "--window-size=1600,900",
+                f"--virtual-time-budget={budget_ms}",
+                f"--screenshot={out.resolve()}",
+                url,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", type=Path, default=ROOT / "outputs" / "mlflow.db")
+    parser.add_argument("--experiment", default="reglab")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "mlflow-ui.png")
+    parser.add_argument("--workers", type=int, default=1, help="mlflow ui --workers (its default is 4)")
+    parser.add_argument("--timeout", type=float, default=180)
+    args = parser.parse_args(argv)
+    if not args.store.is_file():
+        message = f"no store at {args.store} (run python train.py first)"
+        print(f"mlflow_ui_screenshot: error: {message}", file=sys.stderr)
+        return 2
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_ui(args.store, port, args.workers)
+    try:
+        waited = wait_until_up(base + "/health", args.timeout)
+        print(f"the MLflow UI answered {waited:.1f} s after it was started (--workers {args.workers})")
+        page = (
+            f"{base}/#/experiments/{experiment_id(base, args.experiment)}/runs?workflowType=machine_learning"
+        )
+        screenshot(page, args.out)
+        print(f"screenshot of {page} -> {args.out}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

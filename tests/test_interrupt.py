@@ -1,0 +1,74 @@
+"""Ctrl-C (SIGINT) or SIGTERM on a sweep: the interrupted job and the parent are KILLED
+with the reason "interrupted", the sweep says how to resume, and the exit status is
+128 + the signal; the printed command resumes it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, all_runs, store_uri
+
+pytestmark = pytest.mark.slow
+
+SWEEP = ["-m", "regularizer=none,l1,l2", "trainer.max_epochs=40", "model.hidden=[16]"]
+
+
+def _interrupt_during_job_2(output_dir, signum: int) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    process = subprocess.Popen(
+        [sys.executable, "train.py", *SWEEP, f"paths.output_dir={output_dir}"],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines, second_job = [], False
+    for line in process.stdout:  # the second job has logged an epoch: it is training now
+        lines.append(line)
+        second_job = second_job or "job 2/3" in line
+        if second_job and re.search(r"epoch \d+/40", line):
+            break
+    process.send_signal(signum)
+    rest, _ = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, "".join(lines) + rest, "")
+
+
+def test_sigint_kills_the_job_and_the_parent_and_prints_the_resume_command(output_dir):
+    done = _interrupt_during_job_2(output_dir, signal.SIGINT)
+    assert done.returncode == 130, done.stdout[-3000:]
+    assert "interrupted (SIGINT)" in done.stdout
+    runs = all_runs(store_uri(output_dir))
+    parent = [r for r in runs if r.data.tags.get("reglab.kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("reglab.kind") != "sweep"]
+    assert [p.info.status for p in parent] == ["KILLED"]
+    assert parent[0].data.tags["reglab.failure_reason"] == "interrupted (SIGINT)"
+    statuses = sorted(r.info.status for r in children)
+    assert statuses == ["FINISHED", "KILLED"], statuses
+    (killed,) = [r for r in children if r.info.status == "KILLED"]
+    assert killed.data.tags["reglab.failure_reason"] == "interrupted (SIGINT)"
+    assert "1 never ran" in done.stdout
+    command = re.search(r"resume with: python (.*)", done.stdout).group(1)
+    words = shlex.split(command)
+    assert words[0] == "train.py" and words[-1] == "+resume=true"
+    environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    resumed = subprocess.run(
+        [sys.executable, *words], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    children = [r for r in all_runs(store_uri(output_dir)) if r.data.tags.get("reglab.kind") != "sweep"]
+    finished = [r.data.params["choice.regularizer"] for r in children if r.info.status == "FINISHED"]
+    assert sorted(finished) == ["l1", "l2", "none"]  # none was skipped, not run twice
+
+
+def test_sigterm_exits_143(output_dir):
+    done = _interrupt_during_job_2(output_dir, signal.SIGTERM)
+    assert done.returncode == 143, done.stdout[-3000:]
+    assert "interrupted (SIGTERM)" in done.stdout
+    assert {r.info.status for r in all_runs(store_uri(output_dir))} == {"FINISHED", "KILLED"}
