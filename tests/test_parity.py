@@ -24,6 +24,7 @@ CONVERGED = [
     "model=linear",
     "data.batch_size=null",
     "data.standardize=true",
+    "data.standardize_target=false",
     "optimizer=sgd",
     "optimizer.momentum=0",
     "regularizer.include_bias=false",

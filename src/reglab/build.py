@@ -78,14 +78,21 @@ def build_components(cfg: DictConfig) -> Components:
 
 
 def build_model(model_cfg: DictConfig, datamodule) -> Any:
-    """The ``model`` config instantiated with the sizes the data module inferred."""
-    return instantiate(
+    """The ``model`` config instantiated with the sizes the data module inferred; wrapped in
+    :class:`~reglab.models.TargetScale` when the data standardizes its regression targets."""
+    model = instantiate(
         model_cfg,
         "model",
         in_features=datamodule.n_features,
         out_features=datamodule.n_outputs,
         input_shape=list(datamodule.input_shape),
     )
+    scale = getattr(datamodule, "target_scale", None)
+    if scale is None:
+        return model
+    from reglab.models import TargetScale
+
+    return TargetScale(model, *scale)
 
 
 def build_callbacks(cfg: DictConfig, run_dir) -> list:

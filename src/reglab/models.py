@@ -211,3 +211,19 @@ def _dense_head(flat, out_features, hidden, activation, dropout, batchnorm) -> n
         layers.append(nn.Dropout(dropout))
     layers.append(nn.Linear(flat, out_features))
     return nn.Sequential(*layers)
+
+
+class TargetScale(nn.Module):
+    """``net(x) * std + mean``: a network fitted to standardized regression targets that
+    predicts in the data's own units (``mean`` and ``std`` of the training targets, fixed
+    buffers, not trained or penalized). Built by the pipeline for
+    ``data.standardize_target=true``; ``net`` is the configured model."""
+
+    def __init__(self, net: nn.Module, mean: Tensor, std: Tensor) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", mean.reshape(1, -1).clone())
+        self.register_buffer("std", std.reshape(1, -1).clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x) * self.std + self.mean

@@ -28,6 +28,7 @@ import torchmetrics
 from torch import Tensor, nn
 
 from reglab.data import CLASSIFICATION
+from reglab.models import TargetScale
 from reglab.regularizers import Regularizer, adds_own_gradient, select_weights
 
 NEAR_ZERO = 1e-3
@@ -58,16 +59,20 @@ def weight_statistics(weights: list[Tensor]) -> dict[str, Tensor]:
 def _stage_metrics(task: str, n_outputs: int) -> torchmetrics.MetricCollection:
     if task == CLASSIFICATION:
         k = n_outputs
-        return torchmetrics.MetricCollection({
-            "acc": torchmetrics.Accuracy(task="multiclass", num_classes=k),
-            "f1": torchmetrics.F1Score(task="multiclass", num_classes=k, average="macro"),
-            "ece": torchmetrics.CalibrationError(task="multiclass", num_classes=k, n_bins=15),
-        })
-    return torchmetrics.MetricCollection({
-        "mse": torchmetrics.MeanSquaredError(),
-        "mae": torchmetrics.MeanAbsoluteError(),
-        "r2": torchmetrics.R2Score(),
-    })
+        return torchmetrics.MetricCollection(
+            {
+                "acc": torchmetrics.Accuracy(task="multiclass", num_classes=k),
+                "f1": torchmetrics.F1Score(task="multiclass", num_classes=k, average="macro"),
+                "ece": torchmetrics.CalibrationError(task="multiclass", num_classes=k, n_bins=15),
+            }
+        )
+    return torchmetrics.MetricCollection(
+        {
+            "mse": torchmetrics.MeanSquaredError(),
+            "mae": torchmetrics.MeanAbsoluteError(),
+            "r2": torchmetrics.R2Score(),
+        }
+    )
 
 
 class RegularizedModule(L.LightningModule):
@@ -118,8 +123,13 @@ class RegularizedModule(L.LightningModule):
         return self.model(x)
 
     def data_loss(self, output: Tensor, target: Tensor) -> Tensor:
+        """Cross-entropy, or the mean squared error in units of the training targets' standard
+        deviation when the model is a :class:`~reglab.models.TargetScale` (``mean((output -
+        target) / std)^2)`` = the MSE of the inner network on standardized targets)."""
         if self.task == CLASSIFICATION:
             return F.cross_entropy(output, target)
+        if isinstance(self.model, TargetScale):
+            return F.mse_loss(output / self.model.std, target / self.model.std)
         return F.mse_loss(output, target)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:

@@ -88,6 +88,12 @@ class ArrayDataModule:
     epoch (for tiny sets: more optimizer steps per validation and early-stopping check).
     ``impute`` (``mean`` / ``median``) fills missing feature values with the statistic of
     the training split; without it a missing value is an error naming the columns.
+
+    ``standardize_target`` (regression): ``target_scale = (mean, std)`` of the training
+    targets, per output. The targets in ``tensors`` stay in their own units; the pipeline
+    wraps the model in :class:`~reglab.models.TargetScale` (``output = mean + std * net(x)``)
+    and the loss divides by ``std``, so the network fits standardized targets (any
+    optimizer's default step suits them) while predictions and metrics keep the data's units.
     """
 
     def __init__(
@@ -97,6 +103,7 @@ class ArrayDataModule:
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
         standardize: bool = True,
+        standardize_target: bool = True,
         seed: int = 0,
         impute: str | None = None,
         repeat: int = 1,
@@ -113,6 +120,7 @@ class ArrayDataModule:
                 "allowed: must be < 1"
             )
         self.standardize = checks.flag("data.standardize", standardize)
+        self.standardize_target = checks.flag("data.standardize_target", standardize_target)
         self.seed = checks.integer("data.seed", seed)
         self.impute = None if impute is None else checks.choice("data.impute", impute, IMPUTERS)
         self.repeat = checks.integer("data.repeat", repeat, low=1)
@@ -124,6 +132,7 @@ class ArrayDataModule:
         self.input_shape: tuple[int, ...] = ()
         self.classes: list = []
         self.feature_names: list[str] = []
+        self.target_scale: tuple[Tensor, Tensor] | None = None
         self.source = ""  # where the data comes from, for error messages
 
     def load_arrays(self) -> tuple[np.ndarray, np.ndarray, str]:
@@ -184,6 +193,13 @@ class ArrayDataModule:
                 self.clean_targets[name] = torch.as_tensor(values, dtype=torch.float32)
         self.task = task
         self.n_features = x.shape[1]
+        if task != CLASSIFICATION and self.standardize_target:
+            train_y = y[parts[0]]
+            std = train_y.std(axis=0)
+            self.target_scale = (
+                torch.as_tensor(train_y.mean(axis=0), dtype=torch.float32),
+                torch.as_tensor(np.where(std > 0, std, 1.0), dtype=torch.float32),
+            )
 
     def _column_names(self, columns: np.ndarray) -> list[str]:
         index = np.flatnonzero(columns)
