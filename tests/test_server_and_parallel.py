@@ -120,3 +120,48 @@ def test_parallel_joblib_sweep_loses_no_run(output_dir):
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(children) == 4 and {r.info.status for r in runs} == {"FINISHED"}
     assert {r.data.params["choice.regularizer"] for r in children} == {"none", "l1", "l2", "elastic"}
+
+
+def _artifact_texts(client, run_id: str, path: str | None = None):
+    for item in client.list_artifacts(run_id, path):
+        if item.is_dir:
+            yield from _artifact_texts(client, run_id, item.path)
+        else:
+            local = client.download_artifacts(run_id, item.path)
+            yield item.path, Path(local).read_bytes().decode("utf-8", errors="replace")
+
+
+def test_credentials_in_the_tracking_uri_are_never_written_or_logged(mlflow_server, output_dir):
+    """A sweep (URI from the environment) and a single run (URI in the config) through a URI
+    with a password: the password is in no file reglab or Hydra wrote, no console line, no
+    param, tag or artifact; the runs record the masked URI."""
+    secret = "s3cr3tPW"
+    with_password = mlflow_server.replace("http://", f"http://alice:{secret}@")
+    sweep = run_cli(
+        ["-m", "regularizer=none,l2", "trainer.max_epochs=2", "model.hidden=[8]"],
+        output_dir,
+        env={"MLFLOW_TRACKING_URI": with_password},
+    )
+    single = run_cli(
+        ["trainer.max_epochs=2", "model.hidden=[8]", f"logger.tracking_uri={with_password}"], output_dir
+    )
+    assert sweep.returncode == 0 and single.returncode == 0, sweep.stderr[-2000:] + single.stderr[-2000:]
+    for done in (sweep, single):
+        assert secret not in done.stdout + done.stderr
+    written = [p for p in output_dir.rglob("*") if p.is_file()]
+    assert any(p.name == "overrides.yaml" for p in written) and any(p.name == "train.log" for p in written)
+    leaking = [str(p) for p in written if secret.encode() in p.read_bytes()]
+    assert leaking == []
+    from mlflow import MlflowClient
+
+    client = MlflowClient(mlflow_server)
+    runs = client.search_runs([client.get_experiment_by_name("reglab").experiment_id])
+    assert len(runs) == 4  # parent + 2 jobs + the single run
+    for run in runs:
+        recorded = [*run.data.params.values(), *run.data.tags.values(), run.info.run_name]
+        assert not [v for v in recorded if secret in v]
+        assert not [path for path, text in _artifact_texts(client, run.info.run_id) if secret in text]
+    single_run = next(r for r in runs if "logger.tracking_uri" in r.data.tags.get("reglab.overrides", ""))
+    assert single_run.data.params["logger.tracking_uri"] == mlflow_server.replace(
+        "http://", "http://alice:***@"
+    )

@@ -17,6 +17,7 @@ from reglab.config import CONFIG_NAME, find_config_dir, group_choices, prepare_e
 from reglab.entry import command, exit_on_user_error, import_run_modules
 from reglab.errors import DivergedError
 from reglab.timing import span
+from reglab.tracking.redaction import redact_hydra_copies
 
 log = logging.getLogger("reglab")
 
@@ -29,6 +30,7 @@ def _job(cfg: DictConfig) -> float | None:
     overrides = list(hydra_cfg.overrides.task)
     choices = group_choices(hydra_cfg.runtime.choices)
     job_dir = Path(hydra_cfg.runtime.output_dir)
+    redact_hydra_copies(job_dir)
     if hydra_cfg.mode == RunMode.MULTIRUN:
         from reglab.sweeps.job import run_sweep_job
 

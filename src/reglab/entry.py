@@ -32,7 +32,9 @@ def exit_on_user_error(prog: str = "reglab") -> Iterator[None]:
     try:
         yield
     except USER_ERRORS as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
+        from reglab.tracking.redaction import redact
+
+        print(f"{prog}: error: {redact(str(error))}", file=sys.stderr)
         raise SystemExit(USER_ERROR_STATUS) from None
 
 

@@ -122,11 +122,15 @@ class FitRecord(Callback):
 
         stopper = next((c for c in trainer.callbacks if isinstance(c, EarlyStopping)), None)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps({
-            "history": dict(pl_module.history),
-            "epochs": trainer.current_epoch,
-            "stopped_early": bool(stopper is not None and stopper.stopped_epoch > 0),
-        }))
+        self.path.write_text(
+            json.dumps(
+                {
+                    "history": dict(pl_module.history),
+                    "epochs": trainer.current_epoch,
+                    "stopped_early": bool(stopper is not None and stopper.stopped_epoch > 0),
+                }
+            )
+        )
 
     def read(self) -> dict:
         return json.loads(self.path.read_text())

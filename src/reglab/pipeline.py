@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from reglab.build import Components, build_components, check_accelerator
 from reglab.config import compose_with_choices, sync_knobs, validate
 from reglab.timing import span, timed
+from reglab.tracking.redaction import RedactingFilter
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ def run_logging(log_file: Path, verbose: bool) -> Iterator[None]:
     level = logger.level
     for handler in handlers:
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.addFilter(RedactingFilter())
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:

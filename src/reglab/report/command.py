@@ -23,6 +23,7 @@ from reglab.report.figures import DPI, FigureContext
 from reglab.report.stats import detect_metric, paired_differences, summarize
 from reglab.report.store import DEFAULT_EXPERIMENT, Sweep, load_sweep, open_client
 from reglab.report.tables import differences_markdown, document, summary_markdown
+from reglab.tracking.redaction import redact
 
 PROG = "reglab-report"
 ERROR_STATUS = 2
@@ -144,7 +145,7 @@ def write_report(
         if drawing is not None:
             drawing.savefig(directory / f"{name}.png", dpi=DPI)
             drawn.append(f"{name}.png")
-    text = document(sweep, metric, columns, summary, differences, chosen, drawn)
+    text = redact(document(sweep, metric, columns, summary, differences, chosen, drawn))
     summary.to_csv(directory / "summary.csv", index=False)
     differences.to_csv(directory / "paired_differences.csv", index=False)
     (directory / "summary.md").write_text(text)
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                 cols=args.cols,
             )
         except ReportError as error:
-            print(f"{PROG}: error: {error}", file=sys.stderr)
+            print(f"{PROG}: error: {redact(str(error))}", file=sys.stderr)
             return ERROR_STATUS
         _print(report)
     return 0

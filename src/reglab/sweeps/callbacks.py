@@ -27,6 +27,7 @@ from reglab.errors import Interrupted
 from reglab.sweeps import manifest as manifests
 from reglab.sweeps import outcomes
 from reglab.timing import span, timed
+from reglab.tracking.redaction import redact_hydra_copies
 
 log = logging.getLogger("reglab")
 
@@ -128,6 +129,7 @@ class SweepTracking(Callback):
 
     @timed("sweep summary")
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        redact_hydra_copies(Path(self.manifest.sweep_dir))
         results = outcomes.read_outcomes(Path(self.manifest.sweep_dir))
         failed = [o for o in results if o["status"] == "FAILED"]
         skipped = sum(o["status"] == "SKIPPED" for o in results)

@@ -17,6 +17,7 @@ from reglab.errors import USER_ERRORS, ConfigError, Interrupted
 from reglab.sweeps import outcomes
 from reglab.sweeps.manifest import SweepManifest
 from reglab.timing import timed
+from reglab.tracking.redaction import redact_hydra_copies
 
 OBJECTIVE = "fit/best_val_loss"  # what a job returns to Hydra's sweeper
 
@@ -62,6 +63,8 @@ def run_sweep_job(
 ) -> float:
     """Train job ``job`` of the sweep in ``sweep_dir``; returns the objective
     (``fit/best_val_loss``; NaN when the job failed)."""
+    redact_hydra_copies(sweep_dir)  # multirun.yaml, written by Hydra's sweeper
+    redact_hydra_copies(job_dir)
     manifest = SweepManifest.read(sweep_dir)
     cfg = with_sweep_identity(cfg, manifest)
     outcome = {"job": job, "overrides": " ".join(overrides), "run_id": None, "reason": None}

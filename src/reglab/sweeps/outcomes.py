@@ -11,13 +11,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from reglab.tracking.redaction import redact_values
+
 OUTCOME_FILE = "outcome.json"
 COLUMNS = ["job", "status", "overrides", "objective", "run_id", "reason"]
 
 
 def write_outcome(job_dir: Path, **fields: Any) -> None:
+    """``<job dir>/outcome.json`` with ``fields`` (secrets in URIs redacted)."""
     job_dir.mkdir(parents=True, exist_ok=True)
-    (job_dir / OUTCOME_FILE).write_text(json.dumps(fields, default=str))
+    (job_dir / OUTCOME_FILE).write_text(json.dumps(redact_values(fields), default=str))
 
 
 def read_outcomes(sweep_dir: Path) -> list[dict[str, Any]]:

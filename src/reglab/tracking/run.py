@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from reglab.tracking.redaction import redact, redact_values
 from reglab.tracking.store import connection_uri
 
 log = logging.getLogger(__name__)
@@ -66,22 +68,30 @@ def git_commit(directory: str | Path) -> str | None:
 
 
 class TrackedRun:
-    """One MLflow run: created on :meth:`start`, closed by :meth:`finish` or :meth:`fail`."""
+    """One MLflow run: created on :meth:`start`, closed by :meth:`finish` or :meth:`fail`.
+
+    Every name, tag, param and text artifact passes :func:`~reglab.tracking.redaction.redact`
+    on its way to the store: this class is the one door to MLflow."""
 
     def __init__(self, uri: str, experiment_id: str) -> None:
         from mlflow import MlflowClient
 
+        if redact(uri) != uri:  # MLflow prints run links with the server's URI, password included
+            os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
         self.uri = uri
         self.experiment_id = experiment_id
         self.client = MlflowClient(tracking_uri=connection_uri(uri))
         self.run_id: str | None = None
 
     def start(self, run_name: str, tags: Mapping[str, str]) -> str:
-        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags))
+        run = self.client.create_run(
+            self.experiment_id, run_name=redact(run_name), tags=redact_values(dict(tags))
+        )
         self.run_id = run.info.run_id
         return self.run_id
 
     def log_params(self, params: Mapping[str, str]) -> None:
+        params = redact_values(dict(params))
         from mlflow.entities import Param
 
         truncated = [k for k, v in params.items() if len(v) > MAX_PARAM_LENGTH]
@@ -111,11 +121,11 @@ class TrackedRun:
             self.client.log_batch(self.run_id, metrics=items[start : start + METRIC_BATCH_LIMIT])
 
     def log_text(self, text: str, artifact_file: str) -> None:
-        self.client.log_text(self.run_id, text, artifact_file)
+        self.client.log_text(self.run_id, redact(text), artifact_file)
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         for key, value in tags.items():
-            self.client.set_tag(self.run_id, key, value)
+            self.client.set_tag(self.run_id, key, redact(str(value)))
 
     def finish(self) -> None:
         self.client.set_terminated(self.run_id, "FINISHED")
@@ -128,7 +138,7 @@ class TrackedRun:
         reason = str(error) if isinstance(error, Interrupted) else f"{type(error).__name__}: {error}"
         reason = reason[:MAX_PARAM_LENGTH]
         try:
-            self.client.set_tag(self.run_id, "reglab.failure_reason", reason)
+            self.client.set_tag(self.run_id, "reglab.failure_reason", redact(reason))
             self.client.set_terminated(self.run_id, status)
         except Exception:  # the store itself may be what failed; keep the original error
             log.exception("could not mark MLflow run %s as %s", self.run_id, status)
