@@ -14,6 +14,7 @@ def _ensure(uri: str, artifacts: str, queue) -> None:
     queue.put(tracking.ensure_experiment(uri, "race", artifacts))
 
 
+@pytest.mark.slow  # four fresh interpreters importing MLflow: about 7 s on 2 cores
 def test_concurrent_first_use_of_a_fresh_store_creates_one_experiment(output_dir):
     uri = store_uri(output_dir)
     context = multiprocessing.get_context("spawn")
