@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from reglab.config import CONFIG_NAME, find_config_dir, group_choices, prepare_environment
 from reglab.entry import command, exit_on_user_error, import_run_modules
 from reglab.errors import DivergedError
+from reglab.overrides import check_overrides
 from reglab.timing import span
 from reglab.tracking.redaction import redact_hydra_copies
 
@@ -56,5 +57,6 @@ def main() -> None:
 
         config_dir = find_config_dir()
         prepare_environment(config_dir)
+        check_overrides(sys.argv[1:], config_dir, CONFIG_NAME)
         with span("hydra"):
             hydra.main(config_path=str(config_dir), config_name=CONFIG_NAME, version_base="1.3")(_job)()
