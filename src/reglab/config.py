@@ -93,11 +93,13 @@ _ABSENT = object()
 
 
 def _select(cfg: DictConfig, key: str) -> Any:
+    """The resolved value at ``key`` (a plain container for a node); ``_ABSENT`` if missing."""
     try:
         value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=True)
+        return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
     except Exception as error:  # an interpolation that cannot resolve
-        raise ConfigError(f"{key} cannot be resolved: {error}") from None
-    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        reason = str(error).strip().splitlines()[0]
+        raise ConfigError(f"{key} cannot be resolved: {reason}") from None
 
 
 def non_finite_numbers(container: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
