@@ -8,6 +8,7 @@ error ends the process with exit status 2 and one line on stderr.
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from omegaconf import DictConfig
 
 from reglab.config import CONFIG_NAME, find_config_dir, group_choices, prepare_environment
 from reglab.entry import command, exit_on_user_error, import_run_modules
-from reglab.errors import DivergedError
+from reglab.errors import USER_ERRORS, DivergedError
 from reglab.overrides import check_overrides
 from reglab.timing import span
 from reglab.tracking.redaction import redact_hydra_copies
@@ -41,13 +42,27 @@ def _job(cfg: DictConfig) -> float | None:
     from reglab.sweeps.job import OBJECTIVE
 
     with exit_on_user_error():  # inside the job: Hydra would turn it into a traceback
-        components = prepare(cfg)  # every config error, before the training stack loads
+        try:
+            components = prepare(cfg)  # every config error, before the training stack loads
+        except USER_ERRORS:
+            _remove_job_folder(job_dir, Path(cfg.paths.output_dir))
+            raise
     import_run_modules(with_mlflow=bool(cfg.logger.enabled))
     try:
         return train(cfg, overrides, job_dir, choices, components=components).metrics.get(OBJECTIVE)
     except DivergedError as error:  # recorded as FAILED with its reason; one line here
         print(f"reglab: run failed: {error}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def _remove_job_folder(job_dir: Path, output_dir: Path) -> None:
+    """A start that failed on its config leaves nothing: Hydra's job folder (its config
+    copies and log) goes, and the date folders above it when they are left empty."""
+    shutil.rmtree(job_dir, ignore_errors=True)
+    for folder in job_dir.parents:
+        if folder == output_dir or output_dir not in folder.parents or any(folder.iterdir()):
+            break
+        folder.rmdir()
 
 
 def main() -> None:
