@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -79,26 +80,22 @@ def experiment_id(base: str, name: str) -> str:
         return json.load(reply)["experiment"]["experiment_id"]
 
 
-def screenshot(url: str, out: Path, budget_ms: int = 20_000) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
+def chromium(url: str, *arguments: str, budget_ms: int = 20_000) -> str:
+    """Headless Chromium on ``url`` with ``arguments``, the page's scripts given
+    ``budget_ms`` of virtual time; returns what it printed (the DOM for ``--dump-dom``)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
         raise FileNotFoundError("chromium is not installed (apt-get install chromium)")
-    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run(
-            [
-                chromium,
-                *CHROMIUM_FLAGS,
-                f"--user-data-dir={profile}",
-                "--window-size=1600,900",
-                f"--virtual-time-budget={budget_ms}",
-                f"--screenshot={out.resolve()}",
-                url,
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+        window = ["--window-size=1600,900", f"--virtual-time-budget={budget_ms}"]
+        command = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *window, *arguments, url]
+        return subprocess.run(command, check=True, capture_output=True, text=True, timeout=120).stdout
+
+
+def listed_runs(dom: str) -> int | None:
+    """The runs page's "N matching runs" count; ``None`` when the page is not the runs list."""
+    found = re.search(r"(\d+)(?:\s|<[^>]*>)*matching runs", dom)
+    return int(found.group(1)) if found else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,8 +119,14 @@ def main(argv: list[str] | None = None) -> int:
         page = (
             f"{base}/#/experiments/{experiment_id(base, args.experiment)}/runs?workflowType=machine_learning"
         )
-        screenshot(page, args.out)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        chromium(page, f"--screenshot={args.out.resolve()}")
         print(f"screenshot of {page} -> {args.out}")
+        runs = listed_runs(chromium(page, "--dump-dom"))
+        if runs is None:
+            print("mlflow_ui_screenshot: error: the page is not the experiment's runs list", file=sys.stderr)
+            return 1
+        print(f"the runs page lists {runs} runs")
     finally:
         server.terminate()
         server.wait(timeout=30)
