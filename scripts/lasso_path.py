@@ -22,8 +22,13 @@ from reglab import tracking
 from reglab.config import compose
 
 CONVERGED = [
-    "model=linear", "data.batch_size=null", "optimizer=sgd", "optimizer.momentum=0",
-    "regularizer=l1", "regularizer.mode=proximal", "callbacks=none",
+    "model=linear",
+    "data.batch_size=null",
+    "optimizer=sgd",
+    "optimizer.momentum=0",
+    "regularizer=l1",
+    "regularizer.mode=proximal",
+    "callbacks=none",
     "+trainer.limit_val_batches=0",
     "++data.standardize_target=false",  # the path in the target's own units, as sklearn's
 ]
@@ -35,8 +40,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--data", default="diabetes", help="a regression option of the data group")
     parser.add_argument("--points", type=int, default=8, help="number of strengths (log-spaced)")
-    parser.add_argument("--min-ratio", type=float, default=1e-3,
-                        help="smallest strength as a fraction of the one that zeroes all coefficients")
+    parser.add_argument(
+        "--min-ratio",
+        type=float,
+        default=1e-3,
+        help="smallest strength as a fraction of the one that zeroes all coefficients",
+    )
     parser.add_argument("--epochs", type=int, default=3000, help="full-batch steps per strength")
     parser.add_argument("--lr", type=float, default=0.12, help="SGD step (<= 1/L for convergence)")
     parser.add_argument("--output", type=Path, default=None, help="PNG path (default outputs/lasso_path.png)")
@@ -46,8 +55,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    base = [*CONVERGED, f"data={args.data}", f"optimizer.lr={args.lr}",
-            f"trainer.max_epochs={args.epochs}", *args.overrides]
+    base = [
+        *CONVERGED,
+        f"data={args.data}",
+        f"optimizer.lr={args.lr}",
+        f"trainer.max_epochs={args.epochs}",
+        *args.overrides,
+    ]
     cfg = compose(base)
     output = args.output or Path(cfg.paths.output_dir) / "lasso_path.png"
 
@@ -64,11 +78,15 @@ def main(argv: list[str] | None = None) -> Path:
     try:
         ours = []
         for i, strength in enumerate(strengths, 1):
-            result = reglab.run([*base, f"regularizer.strength={strength:.6g}",
-                                 f"logger.parent_run_id={parent.run_id}"])
+            result = reglab.run(
+                [*base, f"regularizer.strength={strength:.6g}", f"logger.parent_run_id={parent.run_id}"]
+            )
             ours.append(result.model.weight.detach().double().numpy().ravel())
-            print(f"[{i}/{len(strengths)}] strength={strength:.4g} "
-                  f"nonzero={int((ours[-1] != 0).sum())}/{ours[-1].size}", flush=True)
+            print(
+                f"[{i}/{len(strengths)}] strength={strength:.4g} "
+                f"nonzero={int((ours[-1] != 0).sum())}/{ours[-1].size}",
+                flush=True,
+            )
         ours = np.array(ours)
         theirs = _sklearn_path(x, y, strengths / 2)
         difference = float(np.abs(ours - theirs).max() / np.abs(theirs).max())

@@ -40,8 +40,12 @@ def test_every_option_composes_validates_and_instantiates(group, option, tmp_pat
     OmegaConf.to_container(cfg, resolve=True)
     data = instantiate(cfg.data)
     data.setup("fit")
-    model = instantiate(cfg.model, in_features=data.n_features, out_features=data.n_outputs,
-                        input_shape=list(data.input_shape))
+    model = instantiate(
+        cfg.model,
+        in_features=data.n_features,
+        out_features=data.n_outputs,
+        input_shape=list(data.input_shape),
+    )
     x, _ = next(iter(data.train_dataloader()))
     assert model(x).shape == (len(x), data.n_outputs)
     regularizer = instantiate(cfg.regularizer)
