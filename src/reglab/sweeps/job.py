@@ -74,7 +74,7 @@ def run_sweep_job(
 
         torch.set_num_threads(manifest.threads_per_job)
     try:
-        previous = _finished_before(cfg)
+        previous = finished_before(cfg)
         if previous is not None:
             objective = previous.data.metrics.get(OBJECTIVE, math.nan)
             log.info("resume: skipping job %d, already FINISHED as run %s", job, previous.info.run_id)
@@ -121,7 +121,7 @@ def _train(cfg: DictConfig, job_dir: Path, overrides: Sequence[str], choices: di
     return train(cfg, overrides, job_dir, choices, components=components)
 
 
-def _finished_before(cfg: DictConfig):
+def finished_before(cfg: DictConfig):
     """With ``+resume=true``: a FINISHED run of the experiment with this job's config hash."""
     if not cfg.get("resume") or not cfg.logger.enabled:
         return None

@@ -1,0 +1,2 @@
+"""reglab's Hydra launchers, here because Hydra discovers launcher plugins only in the
+``hydra_plugins`` namespace package; the logic is :mod:`reglab.sweeps.launchers`."""
