@@ -115,7 +115,6 @@ def test_a_joblib_sweep_writes_threads_per_job_to_its_manifest(output_dir):
 
 def test_the_slurm_launcher_composes_with_the_documented_keys():
     launcher = hydra_config("hydra/launcher=slurm", "hydra.launcher.partition=gpu").hydra.launcher
-    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     readme = (ROOT / "README.md").read_text()
     documented = re.search(r"\(conf/hydra/launcher/slurm\.yaml:(.*?)\)", readme, re.S).group(1)
     keys = re.findall(r"`(\w+)`", documented)
@@ -129,7 +128,7 @@ def test_the_slurm_launcher_composes_with_the_documented_keys():
     from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 
     built = instantiate(launcher)  # what Hydra builds for -m: submits nothing yet
-    assert type(built) is SlurmLauncher and built._EXECUTOR == "slurm"
+    assert isinstance(built, SlurmLauncher) and built._EXECUTOR == "slurm"  # submitit's, or reglab's subclass
     assert (
         built.params["partition"] == "gpu" and built.params["array_parallelism"] == launcher.array_parallelism
     )
