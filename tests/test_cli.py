@@ -8,8 +8,6 @@ import sqlite3
 import pytest
 from conftest import all_runs, run_cli, store_uri
 
-pytestmark = pytest.mark.slow
-
 EPOCH_METRICS = {
     "train/loss",
     "train/data_loss",
@@ -39,6 +37,7 @@ FINAL_METRICS = {
 }
 
 
+@pytest.mark.slow
 def test_single_run_is_recorded_with_params_metrics_and_config(output_dir):
     done = run_cli(["regularizer=elastic", "dropout=0.3", "trainer.max_epochs=3"], output_dir)
     assert done.returncode == 0, done.stderr
@@ -74,6 +73,7 @@ def test_single_run_is_recorded_with_params_metrics_and_config(output_dir):
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+@pytest.mark.slow
 def test_multirun_grid_leaves_one_finished_run_per_job(output_dir):
     done = run_cli(
         ["-m", "regularizer=none,l1,l2,elastic", "dropout=0,0.3", "trainer.max_epochs=1"],
@@ -88,6 +88,7 @@ def test_multirun_grid_leaves_one_finished_run_per_job(output_dir):
     assert len(combos) == 8
 
 
+@pytest.mark.slow  # eleven CLI processes
 @pytest.mark.parametrize(
     ("override", "named"),
     [

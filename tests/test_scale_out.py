@@ -7,9 +7,8 @@ from conftest import all_runs, run_cli, store_uri
 
 import reglab
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_ddp_spawn_on_two_cpu_processes_leaves_one_run_matching_one_process(output_dir):
     common = ["trainer.max_epochs=2", f"paths.output_dir={output_dir}"]
     spawned = reglab.run(["trainer=ddp_spawn", "trainer.devices=2", *common])
@@ -33,6 +32,7 @@ def test_gpu_trainer_without_cuda_fails_fast_naming_the_key(output_dir):
     assert all_runs(store_uri(output_dir)) == []
 
 
+@pytest.mark.slow
 def test_sweep_through_submitit_local_executor(output_dir):
     done = run_cli(["-m", "hydra/launcher=local", "regularizer=none,l2", "trainer.max_epochs=2"], output_dir)
     assert done.returncode == 0, done.stderr
