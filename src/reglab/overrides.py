@@ -72,11 +72,12 @@ def check_overrides(argv: Sequence[str], config_dir: Path, config_name: str) -> 
             first = str(error).strip().splitlines()[0]
             raise ConfigError(f"{text!r} is not a valid override: {first} (syntax: key=value)") from None
     ours = [o for o in parsed if not o.get_key_element().startswith("hydra")]
-    for override in ours:  # every option of a swept group, not only the first
+    searchpath = [o.input_line for o in parsed if o.get_key_element() == "hydra.searchpath"]
+    for override in ours if not searchpath else ():  # every option of a swept group
         if override.is_sweep_override() and (config_dir / override.get_key_element()).is_dir():
             for value in override.sweep_string_iterator():
                 _check_option(override.get_key_element(), value, config_dir)
-    _compose_or_explain([_first_value(o) for o in ours], config_dir, config_name)
+    _compose_or_explain([*searchpath, *(_first_value(o) for o in ours)], config_dir, config_name)
 
 
 def _first_value(override) -> str:
@@ -97,7 +98,12 @@ def _compose_or_explain(overrides: list[str], config_dir: Path, config_name: str
             compose(config_name=config_name, overrides=overrides)
             return
         except MissingConfigException as error:
-            raise _unknown_option(error, overrides, config_dir) from None
+            searched = any(o.startswith("hydra.searchpath") for o in overrides)
+            raise (
+                ConfigError(str(error).strip().splitlines()[0])
+                if searched
+                else _unknown_option(error, overrides, config_dir)
+            ) from None
         except ConfigCompositionException as error:
             reference = compose(config_name=config_name)
             raise _unknown_key(error, overrides, reference) from None
