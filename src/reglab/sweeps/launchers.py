@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 import math
+import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,8 @@ from omegaconf import OmegaConf, open_dict
 from reglab.sweeps import outcomes
 
 log = logging.getLogger("reglab")
+
+GRACE_S = 10  # a SLURM task out of the queue this long without a result has ended without one
 
 
 class RunFailed(RuntimeError):
@@ -57,8 +61,6 @@ class ReglabSubmitit:
     def _submit(self, pending: list[tuple[int, Sequence[str]]]) -> list[JobReturn]:
         """Submit the pending jobs as one array; a task that failed comes back as a completed
         job with a NaN objective (its outcome file says why)."""
-        import submitit
-
         executor = self._executor()
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -71,17 +73,43 @@ class ReglabSubmitit:
         jobs = executor.map_array(self, *zip(*arguments, strict=True))
         returns = []
         for (num, overrides), job in zip(pending, jobs, strict=True):
-            try:
-                returns.append(job.results()[0])
-            except (submitit.core.utils.FailedJobError, submitit.core.utils.UncompletedJobError) as error:
-                if _outcome(sweep_dir / str(num)) is None:
-                    reason = str(error).strip().splitlines()[0]
-                    log.error("job %d: task %s ended without a result: %s", num, job.job_id, reason)
-                    self._record_lost(sweep_dir / str(num), num, overrides, job)
-                else:
-                    log.error("job %d failed: its task %s exits non-zero", num, job.job_id)
-                returns.append(_nan_return(overrides, sweep_dir / str(num)))
+            returns.append(self._collect(job, num, overrides, sweep_dir / str(num)))
         return returns
+
+    def _collect(self, job: Any, num: int, overrides: Sequence[str], job_dir: Path) -> JobReturn:
+        """The job's return once its task has ended; a task that failed (its run FAILED) or
+        ended without a result (killed, cancelled) is a completed job with a NaN objective."""
+        import submitit
+
+        if self._ended_with_result(job):
+            try:
+                return job.results()[0]
+            except submitit.core.utils.FailedJobError:
+                pass
+        if _outcome(job_dir) is None:
+            log.error("job %d: task %s ended without a result (killed or cancelled)", num, job.job_id)
+            self._record_lost(job_dir, num, overrides, job)
+        else:
+            log.error("job %d failed: its task %s exits non-zero", num, job.job_id)
+        return _nan_return(overrides, job_dir)
+
+    def _ended_with_result(self, job: Any) -> bool:
+        """Wait for the task to end: ``True`` once it has written a result. On SLURM a task
+        that left the queue ``GRACE_S`` ago without one has ended without a result (submitit
+        would ask ``sacct``, which a cluster without accounting cannot answer, and wait)."""
+        gone_since = None
+        while not job.paths.result_pickle.exists():
+            if self._EXECUTOR != "slurm":
+                if job.done():
+                    return job.paths.result_pickle.exists()
+            elif _queued(job.job_id):
+                gone_since = None
+            else:
+                gone_since = gone_since or time.monotonic()
+                if time.monotonic() - gone_since > GRACE_S:
+                    return False
+            time.sleep(1)
+        return True
 
     def _executor(self):
         """Hydra's executor set-up (parameters of ``hydra.launcher``), without launching."""
@@ -151,6 +179,12 @@ class ReglabSubmitit:
                 run_id=None,
                 reason=f"task {job.job_id} ended without a result (cancelled or killed)",
             )
+
+
+def _queued(job_id: str) -> bool:
+    """Whether SLURM still lists the task (pending, running or completing)."""
+    listed = subprocess.run(["squeue", "-h", "-j", str(job_id), "-o", "%T"], capture_output=True, text=True)
+    return listed.returncode == 0 and bool(listed.stdout.strip())
 
 
 def _outcome(job_dir: Path) -> dict | None:
