@@ -54,6 +54,14 @@ def test_sigint_kills_the_job_and_the_parent_and_prints_the_resume_command(outpu
     (killed,) = [r for r in children if r.info.status == "KILLED"]
     assert killed.data.tags["reglab.failure_reason"] == "interrupted (SIGINT)"
     assert "1 never ran" in done.stdout
+    from reglab.report import main as report
+
+    assert (
+        report(["--tracking-uri", store_uri(output_dir), "--output-dir", str(output_dir), "--no-artifacts"])
+        == 0
+    )
+    (summary,) = output_dir.glob("reports/*/summary.md")
+    assert "1 of the 3 planned jobs never ran" in summary.read_text()
     command = re.search(r"resume with: python (.*)", done.stdout).group(1)
     words = shlex.split(command)
     assert words[0] == "train.py" and words[-1] == "+resume=true"

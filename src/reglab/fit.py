@@ -24,6 +24,8 @@ def _quiet_lightning() -> None:
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+    # on a machine with SLURM's client tools, Lightning suggests srun for every local run
+    warnings.filterwarnings("ignore", message=".*The `srun` command is available on your system.*")
 
 
 def fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) -> dict[str, float]:

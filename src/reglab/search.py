@@ -30,6 +30,8 @@ import reglab
 from reglab import checks, tracking
 from reglab.config import compose, find_config_dir
 from reglab.entry import command, import_run_modules
+from reglab.pipeline import LOG_FORMAT
+from reglab.tracking.redaction import RedactingFilter
 
 log = logging.getLogger("reglab")
 
@@ -87,6 +89,9 @@ def load_search(name: str):
 
 def main(argv: list[str] | None = None):
     args = _parse(sys.argv[1:] if argv is None else argv)
+    if not logging.getLogger().handlers:  # progress on the console: trial and epoch lines
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+        logging.getLogger().handlers[0].addFilter(RedactingFilter())
     with command("reglab-search"):
         return _search(args)
 

@@ -41,6 +41,14 @@ class Sweep:
     runs: pd.DataFrame
     params: pd.DataFrame
     metrics: pd.DataFrame
+    planned: int | None = None  # jobs the sweep command asked for (the parent's sweep.jobs)
+
+    def never_ran(self) -> int:
+        """Jobs of the sweep with no run at all (an interrupted sweep): planned minus the
+        distinct configurations that have a run."""
+        if self.planned is None:
+            return 0
+        return max(0, self.planned - self.runs.config_hash.nunique(dropna=True))
 
     def finished(self) -> pd.Index:
         """FINISHED runs, one per config hash (the latest): a rerun does not count twice."""
@@ -161,8 +169,16 @@ def load_sweep(uri: str, experiment: str = DEFAULT_EXPERIMENT, sweep_id: str | N
                 children.setdefault(run.info.run_id, run)
     if not children:
         raise ReportError(f"sweep {name!r} of experiment {experiment!r} has no runs yet")
+    planned = parent.data.params.get("sweep.jobs")
     return Sweep(
-        experiment, experiment_id, name, parent.info.run_id, uri, len(launches), *_frames(children.values())
+        experiment,
+        experiment_id,
+        name,
+        parent.info.run_id,
+        uri,
+        len(launches),
+        *_frames(children.values()),
+        planned=int(planned) if planned and planned.isdigit() else None,
     )
 
 

@@ -123,7 +123,13 @@ def _head(sweep: Sweep, metric: str, columns: list[str], baseline: dict[str, str
         f"- experiment `{sweep.experiment}`, parent run `{sweep.parent_run_id}`{launched}, "
         f"store `{sweep.uri}`",
         f"- runs: {len(sweep.runs)} ({len(finished)} finished and counted, {len(failed)} failed/killed, "
-        f"{len(unfinished)} not finished)",
+        f"{len(unfinished)} not finished)"
+        + (
+            f"; {sweep.never_ran()} of the {sweep.planned} planned jobs never ran (interrupted: resume "
+            "with +resume=true)"
+            if sweep.never_ran()
+            else ""
+        ),
         f"- metric: `{metric}` ({direction} is better); mean ± sample std (ddof=1) over seeds; "
         f"`{ZERO_FRACTION}` of the tested weights (below the table); `{EPOCHS}` = epochs trained",
         f"- configuration: {', '.join(f'`{c}`' for c in columns) or 'one configuration'} "
