@@ -221,28 +221,13 @@ def test_configuration_drops_seed_bookkeeping_and_params_that_follow_others():
     assert report.configuration_columns(params) == ["choice.regularizer", "dropout"]
 
 
-def _synthetic_sweep(rows: list[dict]) -> report.Sweep:
-    frame = pd.DataFrame(rows, index=pd.Index([f"r{i}" for i in range(len(rows))], name="run_id"))
-    info = pd.DataFrame(
-        {
-            "status": "FINISHED",
-            "start_time": range(len(rows)),
-            "failure_reason": "",
-            "config_hash": [f"h{i}" for i in range(len(rows))],
-            "run_name": "",
-        },
-        index=frame.index,
-    )
-    params = frame[["choice.regularizer", "seed"]].astype(object)
-    return report.Sweep("e", "0", "s", "p", "sqlite:///unused", 1, info, params, frame[["test/mse"]])
-
-
 def test_regression_metric_and_a_single_seed_give_no_interval():
-    sweep = _synthetic_sweep(
+    sweep = _sweep_of(
         [
             {"choice.regularizer": "none", "seed": "1", "test/mse": 2.0},
             {"choice.regularizer": "l1", "seed": "1", "test/mse": 1.5},
-        ]
+        ],
+        metrics=("test/mse",),
     )
     assert report.detect_metric(sweep.metrics) == "test/mse" and report.lower_is_better("test/mse")
     columns = report.configuration_columns(sweep.params)
