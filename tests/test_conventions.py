@@ -72,7 +72,7 @@ def test_sklearn_ridge_row():
 @pytest.mark.parametrize("l1_ratio", [0.0, 1.0, 0.5])
 def test_sklearn_logistic_regression_row(l1_ratio):
     C = 0.3  # noqa: N806
-    penalty = conventions.from_sklearn_logistic(C, N, l1_ratio)
+    penalty = conventions.from_sklearn_logistic(C, N, l1_ratio, n_classes=K)
     ours, theirs = [], []
     for w in candidates((K, D)):
         logits = X @ w.T
@@ -85,6 +85,29 @@ def test_sklearn_logistic_regression_row(l1_ratio):
             )
         )
     assert_proportional(ours, theirs)
+
+
+@pytest.mark.parametrize("l1_ratio", [0.0, 1.0, 0.5])
+def test_sklearn_binary_logistic_regression_row(l1_ratio):
+    """Two classes: sklearn's one vector beta against reglab's two rows at the split that
+    minimizes reglab's penalty for that beta (W1 = -W0 = beta / 2)."""
+    C = 0.3  # noqa: N806
+    penalty = conventions.from_sklearn_logistic(C, N, l1_ratio, n_classes=2)
+    labels = (LABELS > 0).long()
+    ours, theirs = [], []
+    for beta in candidates(D):
+        rows = torch.stack([-beta / 2, beta / 2])
+        ours.append(reglab_objective(F.cross_entropy(X @ rows.T, labels), rows, penalty))
+        logit = X @ beta
+        theirs.append(
+            float(
+                C * F.binary_cross_entropy_with_logits(logit, labels.double(), reduction="sum")
+                + l1_ratio * beta.abs().sum()
+                + (1 - l1_ratio) / 2 * beta.square().sum()
+            )
+        )
+    assert_proportional(ours, theirs)
+    assert penalty.strength == pytest.approx((2 - l1_ratio) / (N * C))
 
 
 def test_pytorch_sgd_weight_decay_row():

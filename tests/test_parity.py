@@ -106,12 +106,30 @@ def _logistic(C: float, l1_ratio: float) -> LogisticRegression:  # noqa: N803
 def test_multinomial_logistic_regression_parity_on_wine(C, l1_ratio, lr):  # noqa: N803
     probe = reglab.run(["data=wine", "logger=none", "trainer.max_epochs=1", "model=linear"])
     n_train = len(probe.data.tensors["train"][0])
-    penalty = conventions.from_sklearn_logistic(C, n_train, l1_ratio)
+    penalty = conventions.from_sklearn_logistic(C, n_train, l1_ratio, n_classes=3)
     regularizer = "l2" if l1_ratio == 0 else "l1"
     coef, x, y = fit_reglab("wine", regularizer, penalty, "proximal", lr=lr, epochs=4000)
     reference = _logistic(C, l1_ratio).fit(x, y).coef_
     difference = relative_difference(coef, reference)
     print(f"LogisticRegression C={C} l1_ratio={l1_ratio}: relative max diff {difference:.2e}")
     assert difference <= 1e-3
+    if l1_ratio == 1:
+        np.testing.assert_array_equal(coef == 0, reference == 0)
+
+
+@pytest.mark.parametrize(("C", "l1_ratio", "lr", "epochs"), [(0.1, 0.0, 0.2, 6000), (0.05, 1.0, 0.5, 6000)])
+def test_binary_logistic_regression_parity_on_breast_cancer(C, l1_ratio, lr, epochs):  # noqa: N803
+    """Two classes: reglab's two rows W0, W1 against sklearn's one vector, compared as
+    ``W1 - W0`` with the binary row of the convention table."""
+    probe = reglab.run(["data=breast_cancer", "logger=none", "trainer.max_epochs=1", "model=linear"])
+    n_train = len(probe.data.tensors["train"][0])
+    penalty = conventions.from_sklearn_logistic(C, n_train, l1_ratio, n_classes=2)
+    regularizer = "l2" if l1_ratio == 0 else "l1"
+    rows, x, y = fit_reglab("breast_cancer", regularizer, penalty, "proximal", lr=lr, epochs=epochs)
+    coef = rows[1] - rows[0]
+    reference = _logistic(C, l1_ratio).fit(x, y).coef_[0]
+    difference = relative_difference(coef, reference)
+    print(f"binary LogisticRegression C={C} l1_ratio={l1_ratio}: relative max diff {difference:.2e}")
+    assert difference <= 1e-4
     if l1_ratio == 1:
         np.testing.assert_array_equal(coef == 0, reference == 0)

@@ -49,8 +49,20 @@ def from_sklearn_ridge(alpha: float, n_samples: int) -> Penalty:
     return Penalty(2.0 * alpha / n_samples, 0.0)
 
 
-def from_sklearn_logistic(C: float, n_samples: int, l1_ratio: float = 0.0) -> Penalty:  # noqa: N803
-    """``l1_ratio`` 0 is sklearn's L2 penalty, 1 its L1 penalty."""
+def from_sklearn_logistic(C: float, n_samples: int, l1_ratio: float = 0.0, *, n_classes: int) -> Penalty:  # noqa: N803
+    """``l1_ratio`` 0 is sklearn's L2 penalty, 1 its L1 penalty.
+
+    With ``n_classes > 2`` both fit one weight row per class: ``strength = 1/(n*C)``.
+    With two classes sklearn fits one vector ``beta`` (``coef_``) while reglab fits two rows
+    ``W0, W1`` whose softmax depends on ``beta = W1 - W0`` only; the penalty is smallest at
+    ``W1 = -W0 = beta/2``, where ``||W||_1 = ||beta||_1`` and ``||W||^2 = ||beta||^2 / 2``. So
+    reglab's penalty is ``s*rho*||beta||_1 + s*(1-rho)/4*||beta||^2`` and matching sklearn's
+    ``(r*||beta||_1 + (1-r)/2*||beta||^2) / (n*C)`` gives ``s = (2-r)/(n*C)``,
+    ``rho = r/(2-r)``: twice the multiclass strength for L2, the same for L1. Compare
+    sklearn's ``coef_[0]`` with ``W1 - W0``.
+    """
+    if n_classes == 2:
+        return Penalty((2.0 - l1_ratio) / (n_samples * C), l1_ratio / (2.0 - l1_ratio))
     return Penalty(1.0 / (n_samples * C), l1_ratio)
 
 
