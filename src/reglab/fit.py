@@ -14,6 +14,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from reglab.errors import DivergedError
+from reglab.recovery import design_recovery
 from reglab.timing import span
 
 log = logging.getLogger("reglab.pipeline")
@@ -77,6 +78,7 @@ def fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) -> 
     if clean is not None:
         summary["test/model_error"] = model_error(module.model, datamodule.tensors["test"][0], clean)
     summary.update(tested_weight_statistics(module))
+    summary.update(design_recovery(module.model, datamodule))
     if tracked is not None:
         with span("logging"):
             logger.flush()

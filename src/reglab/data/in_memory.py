@@ -133,6 +133,7 @@ class ArrayDataModule:
         self.classes: list = []
         self.feature_names: list[str] = []
         self.target_scale: tuple[Tensor, Tensor] | None = None
+        self.feature_scale: Standardizer | None = None  # the training split's, when standardized
         self.source = ""  # where the data comes from, for error messages
 
     def load_arrays(self) -> tuple[np.ndarray, np.ndarray, str]:
@@ -180,6 +181,7 @@ class ArrayDataModule:
             x = self._impute(x, parts[0], missing)
         channels = self.input_shape[0] if len(self.input_shape) >= 2 else None
         scale = Standardizer(x[parts[0]], channels) if self.standardize else None
+        self.feature_scale = scale
         clean = self.noise_free_targets()
         target_dtype = torch.long if task == CLASSIFICATION else torch.float32
         for name, index in zip(("train", "val", "test"), parts, strict=True):
