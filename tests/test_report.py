@@ -637,3 +637,17 @@ def test_a_sweep_of_one_configuration_has_no_axes_no_heatmap_and_no_differences(
     assert row["weights/zero_fraction_source"] == "last"
     assert "One configuration: no paired differences." in written.markdown
     assert "the other 2 runs (logged before `best/weights/zero_fraction` existed)" in written.markdown
+
+
+def test_proximal_runs_without_a_single_zero_are_flagged():
+    from reglab.report.tables import proximal_note
+
+    rows = [
+        {"regularizer.mode": "proximal", "seed": "1", "test/acc": 0.9, "best/weights/zero_fraction": 0.0},
+        {"regularizer.mode": "proximal", "seed": "2", "test/acc": 0.9, "best/weights/zero_fraction": 0.3},
+        {"regularizer.mode": "penalty", "seed": "1", "test/acc": 0.9, "best/weights/zero_fraction": 0.0},
+    ]
+    note = proximal_note(_sweep_of(rows, metrics=("test/acc", "best/weights/zero_fraction")))
+    assert "1 of the proximal runs ended with no weight exactly 0" in note and "`r0`" in note
+    assert "`r1`" not in note and "`r2`" not in note
+    assert proximal_note(_sweep_of(rows[1:], metrics=("test/acc", "best/weights/zero_fraction"))) == ""

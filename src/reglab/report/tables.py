@@ -90,6 +90,28 @@ def sparsity_note(sweep: Sweep) -> str:
     return note + "."
 
 
+def proximal_note(sweep: Sweep) -> str:
+    """Runs in proximal mode whose tested weights have no exact zero: the proximal step made
+    no weight zero, so they do not show what it is for (README, "Penalty or proximal step":
+    the conditions under which zeros appear)."""
+    finished = sweep.finished()
+    mode = sweep.params.reindex(finished).get("regularizer.mode")
+    if mode is None:
+        return ""
+    zero, _ = sparsity(sweep.metrics.loc[finished])
+    flagged = [run for run in finished if mode.get(run) == "proximal" and zero.get(run) == 0]
+    if not flagged:
+        return ""
+    return (
+        f"**Proximal without zeros**: {len(flagged)} of the proximal runs ended with no weight exactly "
+        "0 (their strength times learning rate is below the weights' size, or the optimizer's momentum "
+        "or adaptive step undid the soft-thresholding): runs "
+        + ", ".join(f"`{r}`" for r in flagged[:10])
+        + (" ..." if len(flagged) > 10 else "")
+        + "."
+    )
+
+
 def document(
     sweep: Sweep,
     metric: str,
@@ -102,8 +124,8 @@ def document(
     """The text of ``summary.md``."""
     lines = _head(sweep, metric, columns, baseline)
     lines += ["## Configurations", "", summary_markdown(summary, metric, columns)]
-    note = sparsity_note(sweep)
-    lines += [note, ""] if note else []
+    for note in (sparsity_note(sweep), proximal_note(sweep)):
+        lines += [note, ""] if note else []
     lines += _differences_section(metric, columns, summary, differences, baseline)
     lines += _failed_section(sweep, columns)
     lines += ["## Figures", ""]
