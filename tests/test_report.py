@@ -651,3 +651,25 @@ def test_proximal_runs_without_a_single_zero_are_flagged():
     assert "1 of the proximal runs ended with no weight exactly 0" in note and "`r0`" in note
     assert "`r1`" not in note and "`r2`" not in note
     assert proximal_note(_sweep_of(rows[1:], metrics=("test/acc", "best/weights/zero_fraction"))) == ""
+
+
+def test_unequal_training_budgets_are_warned_about():
+    from reglab.report.tables import budget_note
+
+    summary = pd.DataFrame({"config": ["none", "l2"], "fit/epochs_mean": [20.0, 45.0]})
+    note = budget_note(summary)
+    assert "`l2` trained 45 epochs on average, `none` 20 (2.2x" in note and "callbacks=fixed_budget" in note
+    assert budget_note(summary.assign(**{"fit/epochs_mean": [20.0, 40.0]})) == ""  # 2x exactly: no warning
+
+
+def test_a_fixed_budget_trains_every_epoch_and_tests_the_best_one():
+    result = reglab.run(
+        ["callbacks=fixed_budget", "trainer.max_epochs=6", "model.hidden=[16]", "logger=none"]
+    )
+    assert result.metrics["fit/epochs"] == 6 and result.metrics["fit/stopped_early"] == 0
+    best = int(result.metrics["fit/best_epoch"])
+    assert (
+        result.metrics["fit/best_val_loss"]
+        == min(result.history["val/loss"])
+        == result.history["val/loss"][best]
+    )

@@ -90,6 +90,28 @@ def sparsity_note(sweep: Sweep) -> str:
     return note + "."
 
 
+BUDGET_RATIO = 2.0  # compared configurations trained this many times longer than others: a warning
+
+
+def budget_note(summary: pd.DataFrame) -> str:
+    """A warning when the configurations' mean epochs trained differ by more than
+    ``BUDGET_RATIO``: part of a measured difference may be training budget, not
+    regularization (README, "Fair budgets": ``callbacks=fixed_budget``)."""
+    column = f"{EPOCHS}_mean"
+    if column not in summary or summary[column].dropna().empty or summary[column].min() <= 0:
+        return ""
+    longest, shortest = summary.loc[summary[column].idxmax()], summary.loc[summary[column].idxmin()]
+    ratio = longest[column] / shortest[column]
+    if ratio <= BUDGET_RATIO:
+        return ""
+    return (
+        f"**Unequal budgets**: `{longest['config']}` trained {longest[column]:.0f} epochs on average, "
+        f"`{shortest['config']}` {shortest[column]:.0f} ({ratio:.1f}x, more than {BUDGET_RATIO:g}x): "
+        "early stopping gave the configurations different training budgets; compare them under "
+        "`callbacks=fixed_budget` (the same epochs for all, tested at the best validation epoch)."
+    )
+
+
 def proximal_note(sweep: Sweep) -> str:
     """Runs in proximal mode whose tested weights have no exact zero: the proximal step made
     no weight zero, so they do not show what it is for (README, "Penalty or proximal step":
@@ -124,7 +146,7 @@ def document(
     """The text of ``summary.md``."""
     lines = _head(sweep, metric, columns, baseline)
     lines += ["## Configurations", "", summary_markdown(summary, metric, columns)]
-    for note in (sparsity_note(sweep), proximal_note(sweep)):
+    for note in (sparsity_note(sweep), budget_note(summary), proximal_note(sweep)):
         lines += [note, ""] if note else []
     lines += _differences_section(metric, columns, summary, differences, baseline)
     lines += _failed_section(sweep, columns)
