@@ -628,6 +628,7 @@ def test_a_sweep_of_one_configuration_has_no_axes_no_heatmap_and_no_differences(
         "summary.csv",
         "summary.md",
         "paired_differences.csv",
+        "factor_effects.csv",
         "bars.png",
         "val_curves.png",
     ]
@@ -672,4 +673,43 @@ def test_a_fixed_budget_trains_every_epoch_and_tests_the_best_one():
         result.metrics["fit/best_val_loss"]
         == min(result.history["val/loss"])
         == result.history["val/loss"][best]
+    )
+
+
+def test_every_factor_gets_a_paired_interval_and_holm_adjusted_p_values():
+    from scipy import stats
+
+    from reglab.report.effects import factor_effects, holm, seeds_for_power
+
+    acc = {  # (regularizer, dropout) -> test/acc for seeds 1..4
+        ("none", "0.0"): [0.80, 0.82, 0.81, 0.79],
+        ("l2", "0.0"): [0.84, 0.83, 0.86, 0.82],
+        ("none", "0.3"): [0.83, 0.85, 0.82, 0.84],
+        ("l2", "0.3"): [0.85, 0.86, 0.84, 0.87],
+    }
+    rows = [
+        {"choice.regularizer": r, "dropout": d, "seed": str(s + 1), "test/acc": v}
+        for (r, d), values in acc.items()
+        for s, v in enumerate(values)
+    ]
+    sweep = _sweep_of(rows)
+    effects = factor_effects(sweep, "test/acc", ["choice.regularizer", "dropout"])
+    assert len(effects) == 4  # each factor's one non-baseline level, in each context of the other
+    row = effects[(effects.factor == "regularizer") & (effects.context == "dropout=0.0")].iloc[0]
+    d = np.array(acc[("l2", "0.0")]) - np.array(acc[("none", "0.0")])
+    half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2
+    assert row.level == "l2" and row.baseline == "none" and row.n == 4
+    assert row.mean_difference == pytest.approx(d.mean())
+    assert (row.ci_low, row.ci_high) == pytest.approx((d.mean() - half, d.mean() + half))
+    assert row.p == pytest.approx(stats.ttest_rel(acc[("l2", "0.0")], acc[("none", "0.0")]).pvalue)
+    assert row.effect_dz == pytest.approx(d.mean() / d.std(ddof=1))
+    # Holm by hand: sorted p-values times 4, 3, 2, 1, kept monotone, capped at 1
+    p = effects["p"].to_numpy()
+    order = np.argsort(p)
+    expected = np.maximum.accumulate(np.minimum(1, p[order] * np.array([4, 3, 2, 1])))
+    assert effects["p_holm"].to_numpy()[order] == pytest.approx(expected)
+    assert holm([0.01, np.nan, 0.04]).tolist()[::2] == pytest.approx([0.02, 0.04])
+    # 80 % power: a large effect needs few seeds, a small one many
+    assert seeds_for_power(3.0) <= 4 < seeds_for_power(0.5) and seeds_for_power(0.5) == pytest.approx(
+        34, abs=1
     )

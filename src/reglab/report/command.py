@@ -19,6 +19,7 @@ from reglab import tracking
 from reglab.errors import ReportError
 from reglab.report import figures as figure_registry
 from reglab.report.axes import choose_baseline, configuration_columns, display_name, resolve_axis
+from reglab.report.effects import factor_effects
 from reglab.report.figures import DPI, FigureContext
 from reglab.report.stats import detect_metric, paired_differences, summarize
 from reglab.report.store import DEFAULT_EXPERIMENT, Sweep, load_sweep, open_client
@@ -27,7 +28,7 @@ from reglab.tracking.redaction import redact
 
 PROG = "reglab-report"
 ERROR_STATUS = 2
-TABLE_FILES = ("summary.csv", "summary.md", "paired_differences.csv")
+TABLE_FILES = ("summary.csv", "summary.md", "paired_differences.csv", "factor_effects.csv")
 
 
 def report_files() -> tuple[str, ...]:
@@ -131,7 +132,10 @@ def write_report(
     heat_rows, heat_cols = heatmap_axes(params, columns, rows, cols)
     summary = summarize(sweep, metric, columns)
     differences = paired_differences(sweep, metric, columns, chosen)
-    context = FigureContext(sweep, metric, columns, summary, differences, chosen, heat_rows, heat_cols)
+    effects = factor_effects(sweep, metric, columns)
+    context = FigureContext(
+        sweep, metric, columns, summary, differences, chosen, heat_rows, heat_cols, effects
+    )
 
     directory = (
         Path(output_dir or default_output_dir(uri)) / "reports" / re.sub(r"[^\w.-]", "_", sweep.sweep_id)
@@ -139,15 +143,11 @@ def write_report(
     directory.mkdir(parents=True, exist_ok=True)
     for name in report_files():
         (directory / name).unlink(missing_ok=True)
-    drawn = []
-    for name, draw in list(figure_registry.FIGURES.items()):
-        drawing = draw(context)
-        if drawing is not None:
-            drawing.savefig(directory / f"{name}.png", dpi=DPI)
-            drawn.append(f"{name}.png")
-    text = redact(document(sweep, metric, columns, summary, differences, chosen, drawn))
+    drawn = _draw_figures(context, directory)
+    text = redact(document(sweep, metric, columns, summary, differences, chosen, drawn, effects))
     summary.to_csv(directory / "summary.csv", index=False)
     differences.to_csv(directory / "paired_differences.csv", index=False)
+    effects.to_csv(directory / "factor_effects.csv", index=False)
     (directory / "summary.md").write_text(text)
     files = [*TABLE_FILES, *drawn]
     if log_artifacts:
@@ -155,6 +155,17 @@ def write_report(
         for name in files:
             client.log_artifact(sweep.parent_run_id, str(directory / name), artifact_path="report")
     return Report(directory, sweep, metric, columns, chosen, summary, differences, text, log_artifacts, files)
+
+
+def _draw_figures(context: FigureContext, directory: Path) -> list[str]:
+    """Every registered figure that applies, as ``<name>.png``; returns the file names."""
+    drawn = []
+    for name, draw in list(figure_registry.FIGURES.items()):
+        drawing = draw(context)
+        if drawing is not None:
+            drawing.savefig(directory / f"{name}.png", dpi=DPI)
+            drawn.append(f"{name}.png")
+    return drawn
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -43,6 +43,7 @@ class FigureContext:
     baseline: dict[str, str]
     rows: str | None
     cols: str | None
+    effects: pd.DataFrame | None = None  # every factor against its baseline (reglab.report.effects)
 
 
 Draw = Callable[[FigureContext], "object | None"]
@@ -217,3 +218,26 @@ def _colors(n: int) -> list:
 
     cmap = colormaps["tab10" if n <= 10 else "tab20" if n <= 20 else "viridis"]
     return [cmap(i) if n <= 20 else cmap(i / max(n - 1, 1)) for i in range(n)]
+
+
+@figure("forest")
+def plot_forest(context: FigureContext):
+    """Each factor's levels against its baseline (one row per level and combination of the
+    other factors): the mean paired difference and its 95 % interval, zero marked."""
+    effects = context.effects
+    if effects is None or effects.empty or effects["ci_low"].isna().all():
+        return None
+    labels = [
+        f"{r.factor}={r.level} vs {r.baseline}" + (f" | {r.context}" if r.context != "all runs" else "")
+        for r in effects.itertuples()
+    ]
+    fig = new_figure(8, 0.8 + 0.32 * len(effects))
+    axis = fig.subplots()
+    positions = np.arange(len(effects))[::-1]
+    errors = [effects["mean_difference"] - effects["ci_low"], effects["ci_high"] - effects["mean_difference"]]
+    axis.errorbar(effects["mean_difference"], positions, xerr=errors, fmt="o", color="black", capsize=3)
+    axis.axvline(0.0, color="grey", linewidth=1, linestyle="--")
+    axis.set_yticks(positions, labels, fontsize=7)
+    axis.set_xlabel(f"difference in {context.metric} (95 % interval, paired over seeds)")
+    fig.tight_layout()
+    return fig

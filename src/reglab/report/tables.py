@@ -142,6 +142,7 @@ def document(
     differences: pd.DataFrame,
     baseline: dict[str, str],
     figures: list[str],
+    effects: pd.DataFrame | None = None,
 ) -> str:
     """The text of ``summary.md``."""
     lines = _head(sweep, metric, columns, baseline)
@@ -149,6 +150,7 @@ def document(
     for note in (sparsity_note(sweep), budget_note(summary), proximal_note(sweep)):
         lines += [note, ""] if note else []
     lines += _differences_section(metric, columns, summary, differences, baseline)
+    lines += effects_section(effects, metric)
     lines += _failed_section(sweep, columns)
     lines += ["## Figures", ""]
     for name in figures:
@@ -248,3 +250,45 @@ def _failed_section(sweep: Sweep, columns: list[str]) -> list[str]:
             "",
         ]
     return lines
+
+
+def effects_section(effects: pd.DataFrame | None, metric: str) -> list[str]:
+    """Every factor against its baseline level (:mod:`reglab.report.effects`)."""
+    if effects is None or effects.empty:
+        return []
+    header = [
+        "factor",
+        "level vs baseline",
+        "others fixed at",
+        "n",
+        f"mean diff of {metric}",
+        "95% CI",
+        "p (Holm)",
+        "d_z",
+        "seeds for 80% power",
+    ]
+    rows = [
+        [
+            r.factor,
+            f"{r.level} vs {r.baseline}",
+            r.context,
+            r.n,
+            _format(r.mean_difference),
+            f"[{_format(r.ci_low)}, {_format(r.ci_high)}]",
+            _format(r.p_holm, digits=3),
+            _format(r.effect_dz, digits=2),
+            "-" if not math.isfinite(r.seeds_for_80_power) else int(r.seeds_for_80_power),
+        ]
+        for r in effects.itertuples()
+    ]
+    return [
+        "## Every factor against its baseline",
+        "",
+        "Each level of each varying factor against the factor's baseline level, all other factors "
+        "fixed, paired over seeds: mean difference, 95 % t interval, two-sided paired t-test with "
+        "p-values Holm-adjusted over all rows, the paired effect size d_z = mean / sd, and the seeds "
+        "an 80 % powered test of that effect would need (`factor_effects.csv`, `forest.png`).",
+        "",
+        markdown_table(header, rows),
+        "",
+    ]
