@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_cli
 from scipy import stats
 
 import reglab
@@ -713,3 +713,59 @@ def test_every_factor_gets_a_paired_interval_and_holm_adjusted_p_values():
     assert seeds_for_power(3.0) <= 4 < seeds_for_power(0.5) and seeds_for_power(0.5) == pytest.approx(
         34, abs=1
     )
+
+
+def test_tuned_selection_picks_per_configuration_and_seed_on_validation_never_on_test():
+    from reglab.report.tuning import compared_columns, select_tuned
+
+    rows = []
+    for regularizer in ("none", "l2"):
+        for strength, val_loss, test_acc in (("0.001", 0.30, 0.95), ("0.01", 0.20, 0.80)):
+            for seed in ("1", "2"):
+                worse = 0.0 if (regularizer, seed) != ("l2", "2") else 0.2  # l2 seed 2 prefers 0.001
+                loss = val_loss + (worse if strength == "0.01" else 0.0)
+                rows.append(
+                    {
+                        "choice.regularizer": regularizer,
+                        "regularizer.strength": strength,
+                        "seed": seed,
+                        "fit/best_val_loss": loss,
+                        "test/acc": test_acc,
+                    }
+                )
+    sweep = _sweep_of(rows, metrics=("fit/best_val_loss", "test/acc"))
+    assert compared_columns(sweep, ["regularizer.strength"]) == ["choice.regularizer"]
+    selection = select_tuned(sweep, ["regularizer.strength"], "test/acc")
+    picked = {
+        (r["choice.regularizer"], r["seed"]): r["regularizer.strength"] for _, r in selection.iterrows()
+    }
+    # the lowest validation loss wins even where the test accuracy is worse there (0.80 < 0.95)
+    assert picked == {("none", "1"): "0.01", ("none", "2"): "0.01", ("l2", "1"): "0.01", ("l2", "2"): "0.001"}
+    assert selection.set_index(["choice.regularizer", "seed"]).loc[("l2", "2"), "test/acc"] == 0.95
+    assert set(selection["candidates"]) == {2}
+
+
+@pytest.mark.slow
+def test_a_study_declaring_its_tuned_knob_gets_the_tuned_headline(output_dir):
+    done = run_cli(
+        [
+            "-m",
+            "regularizer=none,l2",
+            "regularizer.strength=1e-4,1e-2",
+            "seed=0,1",
+            "study.tuned=[regularizer.strength]",
+            "trainer.max_epochs=3",
+            "model.hidden=[8]",
+        ],
+        output_dir,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (folder,) = (output_dir / "reports").iterdir()
+    text = (folder / "summary.md").read_text()
+    assert text.index("## Each configuration at its tuned `regularizer.strength`") < text.index(
+        "## Configurations"
+    )
+    selection = pd.read_csv(folder / "tuned_selection.csv")
+    assert len(selection) == 4 and set(selection["candidates"]) == {2}  # 2 regularizers x 2 seeds
+    summary = pd.read_csv(folder / "summary.csv")
+    assert list(summary["regularizer"]) == ["none", "l2"]  # strength is tuned, not an axis

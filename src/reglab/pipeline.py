@@ -167,9 +167,10 @@ def train(
 
 def config_hash(cfg: DictConfig) -> str:
     """Identity of what a job computes: the resolved config without where it writes
-    (``paths``) or how it is tracked (``logger``). Equal hashes, equal results."""
+    (``paths``), how it is tracked (``logger``) or how a study reads it (``study``). Equal
+    hashes, equal results."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    for key in ("paths", "logger", "resume"):
+    for key in ("paths", "logger", "resume", "study"):
         resolved.pop(key, None)
     text = json.dumps(resolved, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -33,6 +33,7 @@ from reglab.report.command import (
     report_files,
     write_report,
 )
+from reglab.report.effects import factor_effects, holm
 from reglab.report.figures import FIGURES, FigureContext, figure, heatmap_panels, new_figure
 from reglab.report.stats import (
     detect_metric,
@@ -44,8 +45,13 @@ from reglab.report.stats import (
     verdict,
 )
 from reglab.report.store import DEFAULT_EXPERIMENT, Sweep, load_sweep, open_client, quoted, tag_condition
+from reglab.report.tuning import declared_tuned, select_tuned
 
 __all__ = [
+    "declared_tuned",
+    "factor_effects",
+    "holm",
+    "select_tuned",
     "DEFAULT_EXPERIMENT",
     "FIGURES",
     "FigureContext",

@@ -28,7 +28,7 @@ SEED = "seed"
 REGULARIZER = "choice.regularizer"
 NO_REGULARIZER = "none"
 IGNORED_PARAMS = frozenset({SEED, "data.seed"})
-IGNORED_PREFIXES = ("paths.", "logger.", "resume.")
+IGNORED_PREFIXES = ("paths.", "logger.", "resume.", "study.")
 
 
 def _is_config_param(name: str) -> bool:

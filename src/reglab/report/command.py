@@ -24,6 +24,7 @@ from reglab.report.figures import DPI, FigureContext
 from reglab.report.stats import detect_metric, paired_differences, summarize
 from reglab.report.store import DEFAULT_EXPERIMENT, Sweep, load_sweep, open_client
 from reglab.report.tables import differences_markdown, document, summary_markdown
+from reglab.report.tuning import compared_columns, declared_tuned, restricted, select_tuned, tuned_section
 from reglab.tracking.redaction import redact
 
 PROG = "reglab-report"
@@ -118,6 +119,7 @@ def write_report(
     baseline: str | list[str] | None = None,
     rows: str | None = None,
     cols: str | None = None,
+    tuned: list[str] | None = None,
 ) -> Report:
     """Read the sweep from the store at ``uri``, write the report files to
     ``<output_dir>/reports/<sweep id>/`` and (``log_artifacts``) log them to the sweep's
@@ -126,8 +128,8 @@ def write_report(
     :class:`ReportError` for what is not in the store and for arguments naming no axis."""
     sweep = load_sweep(uri, experiment, sweep_id)
     finished, metric = _finished_with(sweep, metric)
-    params = sweep.params.loc[finished]
-    columns = configuration_columns(params)
+    sweep, columns, selection, knobs = _at_tuned_points(sweep, metric, tuned)
+    params = sweep.params.loc[sweep.finished()]
     chosen = choose_baseline(params, columns, baseline)
     heat_rows, heat_cols = heatmap_axes(params, columns, rows, cols)
     summary = summarize(sweep, metric, columns)
@@ -145,16 +147,32 @@ def write_report(
         (directory / name).unlink(missing_ok=True)
     drawn = _draw_figures(context, directory)
     text = redact(document(sweep, metric, columns, summary, differences, chosen, drawn, effects))
+    if not selection.empty:
+        headline = "\n".join(tuned_section(selection, knobs, metric, columns))
+        first, _, rest = text.partition("## Configurations")
+        text = f"{first}{headline}\n## Configurations{rest}"
+        selection.to_csv(directory / "tuned_selection.csv", index=False)
     summary.to_csv(directory / "summary.csv", index=False)
     differences.to_csv(directory / "paired_differences.csv", index=False)
     effects.to_csv(directory / "factor_effects.csv", index=False)
     (directory / "summary.md").write_text(text)
-    files = [*TABLE_FILES, *drawn]
+    files = [*TABLE_FILES, *(["tuned_selection.csv"] if not selection.empty else []), *drawn]
     if log_artifacts:
         client = open_client(uri)
         for name in files:
             client.log_artifact(sweep.parent_run_id, str(directory / name), artifact_path="report")
     return Report(directory, sweep, metric, columns, chosen, summary, differences, text, log_artifacts, files)
+
+
+def _at_tuned_points(sweep: Sweep, metric: str, tuned: list[str] | None):
+    """``(sweep, axes, selection, tuned knobs)``: with tuned knobs (declared or given), the
+    sweep restricted to the run selected per configuration and seed, and the compared axes;
+    without, the sweep and its configuration columns."""
+    knobs = declared_tuned(sweep, tuned)
+    selection = select_tuned(sweep, knobs, metric) if knobs else pd.DataFrame()
+    if selection.empty:
+        return sweep, configuration_columns(sweep.params.loc[sweep.finished()]), selection, knobs
+    return restricted(sweep, selection.run_id), compared_columns(sweep, knobs), selection, knobs
 
 
 def _draw_figures(context: FigureContext, directory: Path) -> list[str]:
@@ -206,6 +224,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "(repeat to fix more params; default: regularizer=none when the regularizer "
         "varies and includes none, else the first value of the first varying param)",
     )
+    parser.add_argument(
+        "--tuned",
+        action="append",
+        default=None,
+        metavar="KEY",
+        help="a tuned knob (repeatable, e.g. --tuned regularizer.strength): per configuration and seed "
+        "the value with the best validation loss is selected (default: the runs' study.tuned)",
+    )
     parser.add_argument("--rows", default=None, help="heatmap rows: a varying param (default: the first)")
     parser.add_argument(
         "--cols",
@@ -238,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                 baseline=args.baseline,
                 rows=args.rows,
                 cols=args.cols,
+                tuned=args.tuned,
             )
         except ReportError as error:
             print(f"{PROG}: error: {redact(str(error))}", file=sys.stderr)
