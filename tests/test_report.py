@@ -769,3 +769,27 @@ def test_a_study_declaring_its_tuned_knob_gets_the_tuned_headline(output_dir):
     assert len(selection) == 4 and set(selection["candidates"]) == {2}  # 2 regularizers x 2 seeds
     summary = pd.read_csv(folder / "summary.csv")
     assert list(summary["regularizer"]) == ["none", "l2"]  # strength is tuned, not an axis
+
+
+def test_the_report_states_the_answer_first():
+    from reglab.report.tables import answer_section
+
+    effects = pd.DataFrame(
+        {
+            "factor": ["regularizer", "regularizer"],
+            "level": ["l2", "l2"],
+            "baseline": ["none", "none"],
+            "context": ["dropout=0", "dropout=0.3"],
+            "mean_difference": [0.02, -0.001],
+            "ci_low": [0.01, -0.01],
+            "ci_high": [0.03, 0.008],
+            "p_holm": [0.01, 0.9],
+        }
+    )
+    lines = answer_section(effects, "test/acc")
+    assert lines[0] == "## Answer"
+    assert lines[2].startswith(
+        "- regularizer=l2 vs none: better test/acc in 1, worse in 0, no clear difference in 1 of 2"
+    )
+    assert "largest difference 0.02 [0.01, 0.03] (dropout=0)" in lines[2]
+    assert "better test/loss in 0, worse in 1" in answer_section(effects, "test/loss")[2]

@@ -146,6 +146,7 @@ def document(
 ) -> str:
     """The text of ``summary.md``."""
     lines = _head(sweep, metric, columns, baseline)
+    lines += answer_section(effects, metric)
     lines += ["## Configurations", "", summary_markdown(summary, metric, columns)]
     for note in (sparsity_note(sweep), budget_note(summary), proximal_note(sweep)):
         lines += [note, ""] if note else []
@@ -290,5 +291,37 @@ def effects_section(effects: pd.DataFrame | None, metric: str) -> list[str]:
         "an 80 % powered test of that effect would need (`factor_effects.csv`, `forest.png`).",
         "",
         markdown_table(header, rows),
+        "",
+    ]
+
+
+SIGNIFICANCE = 0.05
+
+
+def answer_section(effects: pd.DataFrame | None, metric: str) -> list[str]:
+    """The answer in words, first: per factor level against its baseline, in how many of the
+    contexts (values of the other factors) it is better, worse, or not clearly different
+    (Holm-adjusted p < 0.05), with the interval of the largest difference."""
+    if effects is None or effects.empty:
+        return []
+    better_sign = -1.0 if lower_is_better(metric) else 1.0
+    lines = ["## Answer", ""]
+    for (factor, level, base), group in effects.groupby(["factor", "level", "baseline"], sort=False):
+        clear = group["p_holm"] < SIGNIFICANCE
+        better = int((clear & (better_sign * group["mean_difference"] > 0)).sum())
+        worse = int((clear & (better_sign * group["mean_difference"] < 0)).sum())
+        largest = group.loc[group["mean_difference"].abs().idxmax()]
+        where = f" ({largest['context']})" if largest["context"] != "all runs" else ""
+        interval = f"[{_format(largest['ci_low'])}, {_format(largest['ci_high'])}]"
+        unclear = len(group) - better - worse
+        lines.append(
+            f"- {factor}={level} vs {base}: better {metric} in {better}, worse in {worse}, no clear "
+            f"difference in {unclear} of {len(group)} contexts; largest difference "
+            f"{_format(largest['mean_difference'])} {interval}{where}"
+        )
+    return [
+        *lines,
+        "",
+        "(paired over seeds, 95 % t intervals, Holm-adjusted over all comparisons; details below)",
         "",
     ]
