@@ -765,6 +765,7 @@ def test_a_study_declaring_its_tuned_knob_gets_the_tuned_headline(output_dir):
     assert text.index("## Each configuration at its tuned `regularizer.strength`") < text.index(
         "## Configurations"
     )
+    assert "never ran" not in text  # the runs not selected did run
     selection = pd.read_csv(folder / "tuned_selection.csv")
     assert len(selection) == 4 and set(selection["candidates"]) == {2}  # 2 regularizers x 2 seeds
     summary = pd.read_csv(folder / "summary.csv")

@@ -95,7 +95,7 @@ def test_a_killed_sweep_resumes_with_only_the_missing_configs(output_dir):
     assert sum(o["status"] == "FINISHED" for o in resumed) == 4 - len(finished_before)
 
 
-@pytest.mark.parametrize(("preset", "jobs"), [("ablation", 72), ("lasso_path", 7), ("mnist1d", 16)])
+@pytest.mark.parametrize(("preset", "jobs"), [("ablation", 240), ("lasso_path", 7), ("mnist1d", 16)])
 def test_sweep_presets_compose_and_size(preset, jobs):
     cfg, choices = compose_with_choices([f"experiment={preset}"])
     assert choices["experiment"] == preset
@@ -112,6 +112,13 @@ def test_sweep_presets_compose_and_size(preset, jobs):
 def test_every_regularizer_of_the_ablation_preset_instantiates():
     from hydra.utils import instantiate
 
-    for regularizer in ("none", "l1", "l2", "elastic"):
-        cfg, _ = compose_with_choices(["experiment=ablation", f"regularizer={regularizer}"])
-        assert instantiate(cfg.regularizer).strength == 1e-3
+    for regularizer in ("none", "l1", "l2", "elastic"):  # with each strength of the tuned grid
+        for strength in (1e-4, 1e-3, 1e-2):
+            overrides = [
+                "experiment=ablation",
+                f"regularizer={regularizer}",
+                f"regularizer.strength={strength}",
+            ]
+            cfg, _ = compose_with_choices(overrides)
+            assert instantiate(cfg.regularizer).strength == strength
+            assert list(cfg.study.tuned) == ["regularizer.strength"] and cfg.callbacks.early_stopping is None

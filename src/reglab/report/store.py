@@ -42,13 +42,15 @@ class Sweep:
     params: pd.DataFrame
     metrics: pd.DataFrame
     planned: int | None = None  # jobs the sweep command asked for (the parent's sweep.jobs)
+    ran: int | None = None  # configurations with a run, when ``runs`` holds only some of them
 
     def never_ran(self) -> int:
         """Jobs of the sweep with no run at all (an interrupted sweep): planned minus the
         distinct configurations that have a run."""
         if self.planned is None:
             return 0
-        return max(0, self.planned - self.runs.config_hash.nunique(dropna=True))
+        ran = self.ran if self.ran is not None else self.runs.config_hash.nunique(dropna=True)
+        return max(0, self.planned - ran)
 
     def finished(self) -> pd.Index:
         """FINISHED runs, one per config hash (the latest): a rerun does not count twice."""

@@ -82,6 +82,7 @@ def restricted(sweep: Sweep, run_ids) -> Sweep:
         sweep.params.loc[keep],
         sweep.metrics.loc[keep],
         planned=sweep.planned,
+        ran=sweep.runs.config_hash.nunique(dropna=True) if sweep.ran is None else sweep.ran,
     )
 
 
