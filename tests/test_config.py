@@ -9,6 +9,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from reglab.build import check_accelerator
 from reglab.config import compose, validate
 from reglab.errors import ConfigError, MissingDataError
 from reglab.pipeline import prepare
@@ -56,6 +57,9 @@ def test_every_option_composes_validates_and_instantiates(group, option, tmp_pat
         instantiate(node)
     if cfg.trainer.get("accelerator") != "gpu" or torch.cuda.is_available():
         instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    else:  # without CUDA the gpu trainer is refused before anything is built
+        with pytest.raises(ConfigError, match="trainer.accelerator='gpu' is not available"):
+            check_accelerator(cfg)
 
 
 def test_top_level_knobs_reach_the_model():

@@ -81,7 +81,7 @@ def test_constructor_and_instantiate_errors_are_one_line_with_status_2(output_di
     assert len(lines) == 1 and expected in lines[0], result.stderr
     assert list(output_dir.iterdir()) == []  # no store, no job folder
     # built before Lightning and MLflow load: a torch import (1.2-1.7 s measured on 2 cores)
-    assert elapsed < 3
+    assert elapsed < 5  # 1.2-2 s measured on an idle 2-core machine; the bound leaves room for load
 
 
 def test_job_table_cells_survive_pipes_and_line_breaks():
