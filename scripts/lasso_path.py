@@ -71,9 +71,7 @@ def main(argv: list[str] | None = None) -> Path:
     alpha_max = np.abs(x.T @ y).max() / len(x)
     strengths = 2 * alpha_max * np.logspace(0, np.log10(args.min_ratio), args.points)
 
-    uri = tracking.resolve_tracking_uri(cfg.logger.tracking_uri, cfg.paths.output_dir)
-    experiment_id = tracking.ensure_experiment(uri, cfg.logger.experiment_name, cfg.logger.artifact_location)
-    parent = tracking.TrackedRun(uri, experiment_id)
+    parent = tracking.TrackedRun(*tracking.experiment_of(cfg))
     parent.start("lasso_path", {"reglab.kind": "lasso_path"})
     try:
         ours = []

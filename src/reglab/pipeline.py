@@ -180,11 +180,7 @@ def config_hash(cfg: DictConfig) -> str:
 def _start_tracking(cfg: DictConfig, overrides: Sequence[str], choices: dict[str, str]):
     from reglab import tracking
 
-    uri = tracking.resolve_tracking_uri(cfg.logger.tracking_uri, cfg.paths.output_dir)
-    with span("store"):
-        experiment_id = cfg.logger.get("experiment_id") or tracking.ensure_experiment(
-            uri, cfg.logger.experiment_name, cfg.logger.artifact_location
-        )
+    uri, experiment_id = tracking.experiment_of(cfg)
     tracked = tracking.TrackedRun(uri, experiment_id)
     tags = {"reglab.overrides": " ".join(overrides) or "(none)"}
     tags.update({str(k): str(v) for k, v in (cfg.logger.get("tags") or {}).items()})

@@ -166,9 +166,7 @@ def best_value(history: list[float], direction: str) -> float:
 
 
 def _start_parent(cfg, spec, study_name: str, fixed, n_trials) -> tracking.TrackedRun:
-    uri = tracking.resolve_tracking_uri(cfg.logger.tracking_uri, cfg.paths.output_dir)
-    experiment_id = tracking.ensure_experiment(uri, cfg.logger.experiment_name, cfg.logger.artifact_location)
-    parent = tracking.TrackedRun(uri, experiment_id)
+    parent = tracking.TrackedRun(*tracking.experiment_of(cfg))
     parent.start(f"search-{study_name}", {"reglab.kind": "search", "reglab.study": study_name})
     parent.log_params(
         {

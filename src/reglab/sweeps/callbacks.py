@@ -32,21 +32,6 @@ from reglab.tracking.redaction import redact_hydra_copies
 log = logging.getLogger("reglab")
 
 
-def _tracking_uri(config: DictConfig) -> str:
-    from reglab import tracking
-
-    return tracking.resolve_tracking_uri(config.logger.tracking_uri, config.paths.output_dir)
-
-
-@timed("store")
-def _ensure_experiment(config: DictConfig) -> str:
-    from reglab import tracking
-
-    return tracking.ensure_experiment(
-        _tracking_uri(config), config.logger.experiment_name, config.logger.artifact_location
-    )
-
-
 class SweepTracking(Callback):
     """Store, experiment, parent run and manifest for sweeps; validation for single runs."""
 
@@ -104,8 +89,7 @@ class SweepTracking(Callback):
         from reglab import tracking
         from reglab.sweeps.resume import kill_abandoned_runs
 
-        uri = _tracking_uri(config)
-        experiment_id = _ensure_experiment(config)
+        uri, experiment_id = tracking.experiment_of(config)
         if config.get("resume"):
             killed = kill_abandoned_runs(uri, experiment_id, identity["signature"])
             if killed:

@@ -132,8 +132,4 @@ def finished_before(cfg: DictConfig):
 
     validate(cfg)
     sync_knobs(cfg)  # the hash of the config as it will be trained and recorded
-    uri = tracking.resolve_tracking_uri(cfg.logger.tracking_uri, cfg.paths.output_dir)
-    experiment_id = cfg.logger.get("experiment_id") or tracking.ensure_experiment(
-        uri, cfg.logger.experiment_name, cfg.logger.artifact_location
-    )
-    return finished_run_with_hash(uri, experiment_id, config_hash(cfg))
+    return finished_run_with_hash(*tracking.experiment_of(cfg), config_hash(cfg))

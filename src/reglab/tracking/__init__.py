@@ -9,6 +9,7 @@ from reglab.tracking.store import (
     connection_uri,
     disable_telemetry,
     ensure_experiment,
+    experiment_of,
     resolve_tracking_uri,
     sqlite_path,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "connection_uri",
     "disable_telemetry",
     "ensure_experiment",
+    "experiment_of",
     "flatten_config",
     "git_commit",
     "portable_paths",

@@ -19,6 +19,9 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from reglab.timing import timed
 
 log = logging.getLogger(__name__)
 
@@ -101,3 +104,16 @@ def ensure_experiment(uri: str, experiment_name: str, artifact_location: str | N
             with contextlib.closing(sqlite3.connect(database)) as connection:
                 connection.execute("PRAGMA journal_mode=WAL")
     return experiment_id
+
+
+@timed("store")
+def experiment_of(cfg: Any) -> tuple[str, str]:
+    """``(tracking URI, experiment id)`` of a composed config: the URI from ``logger`` and
+    ``paths`` (:func:`resolve_tracking_uri`), the experiment ``logger.experiment_id`` when a
+    sweep has set it, else created or looked up by name (:func:`ensure_experiment`)."""
+    logger = cfg.logger
+    uri = resolve_tracking_uri(logger.tracking_uri, cfg.paths.output_dir)
+    experiment_id = logger.get("experiment_id") or ensure_experiment(
+        uri, logger.experiment_name, logger.artifact_location
+    )
+    return uri, str(experiment_id)
