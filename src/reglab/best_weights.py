@@ -77,15 +77,11 @@ class BestWeights(Callback):
         pl_module.load_state_dict(self._best)
         if self.save and trainer.is_global_zero:
             folder = Path(self.dirpath or Path(trainer.default_root_dir) / "checkpoints")
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / self.filename.format(epoch=self.best_epoch)
-            torch.save(
-                {
-                    "state_dict": self._best,
-                    "epoch": self.best_epoch,
-                    "monitor": self.monitor,
-                    "score": self.best_score,
-                },
-                path,
-            )
-            self.best_model_path = str(path)
+            self.best_model_path = str(self.write(folder, self._best, self.best_epoch, self.best_score))
+
+    def write(self, folder: Path, state_dict: dict, epoch: int, score: float) -> Path:
+        """``folder / filename`` with ``{"state_dict", "epoch", "monitor", "score"}``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / self.filename.format(epoch=epoch)
+        torch.save({"state_dict": state_dict, "epoch": epoch, "monitor": self.monitor, "score": score}, path)
+        return path

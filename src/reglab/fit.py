@@ -69,7 +69,18 @@ def fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) -> 
             verbose=False,
         )
 
-    record = recorder.read()
+    if tracked is not None:
+        with span("logging"):
+            logger.flush()
+    return record_test(module, datamodule, tested, recorder.read(), fit_seconds, tracked)
+
+
+def record_test(
+    module, datamodule, tested: list[dict], record: dict, fit_seconds: float, tracked
+) -> dict[str, float]:
+    """The run's final metrics: ``trainer.test``'s (``tested``) and the fit's summary (from
+    the :class:`FitRecord` contents ``record``, the tested module and the data), logged to
+    ``tracked``; shared by the sequential and the stacked (:mod:`reglab.stacked`) fits."""
     summary = fit_summary(record["history"])
     summary["fit/epochs"] = float(record["epochs"])
     summary["fit/stopped_early"] = float(record["stopped_early"])
@@ -81,7 +92,6 @@ def fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) -> 
     summary.update(design_recovery(module.model, datamodule))
     if tracked is not None:
         with span("logging"):
-            logger.flush()
             tracked.log_metrics(summary)
     metrics = {k: float(v) for k, v in tested[0].items()} if tested else {}
     metrics.update(summary)
@@ -125,16 +135,14 @@ class FitRecord(Callback):
         from lightning.pytorch.callbacks import EarlyStopping
 
         stopper = next((c for c in trainer.callbacks if isinstance(c, EarlyStopping)), None)
+        stopped_early = bool(stopper is not None and stopper.stopped_epoch > 0)
+        self.write(dict(pl_module.history), trainer.current_epoch, stopped_early)
+
+    def write(self, history: dict[str, list[float]], epochs: int, stopped_early: bool) -> dict:
+        record = {"history": history, "epochs": epochs, "stopped_early": stopped_early}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(
-            json.dumps(
-                {
-                    "history": dict(pl_module.history),
-                    "epochs": trainer.current_epoch,
-                    "stopped_early": bool(stopper is not None and stopper.stopped_epoch > 0),
-                }
-            )
-        )
+        self.path.write_text(json.dumps(record))
+        return record
 
     def read(self) -> dict:
         return json.loads(self.path.read_text())

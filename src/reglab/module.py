@@ -56,7 +56,19 @@ def weight_statistics(weights: list[Tensor]) -> dict[str, Tensor]:
         }
 
 
-def _stage_metrics(task: str, n_outputs: int) -> torchmetrics.MetricCollection:
+def data_loss(task: str, output: Tensor, target: Tensor, target_std: Tensor | None = None) -> Tensor:
+    """Cross-entropy, or the mean squared error; with ``target_std`` (the model is a
+    :class:`~reglab.models.TargetScale`) in units of the training targets' standard deviation
+    (``mean(((output - target) / std)^2)`` = the MSE of the inner network on standardized
+    targets). One sample batch of one model; a stacked fit maps it over its members."""
+    if task == CLASSIFICATION:
+        return F.cross_entropy(output, target)
+    if target_std is not None:
+        return F.mse_loss(output / target_std, target / target_std)
+    return F.mse_loss(output, target)
+
+
+def stage_metrics(task: str, n_outputs: int) -> torchmetrics.MetricCollection:
     if task == CLASSIFICATION:
         k = n_outputs
         return torchmetrics.MetricCollection(
@@ -103,8 +115,8 @@ class RegularizedModule(L.LightningModule):
         self.penalty_in_graph = regularizer.in_loss and not adds_own_gradient(regularizer)
         self.penalty_by_hook = regularizer.in_loss and not self.penalty_in_graph
         self.weights = select_weights(model)
-        self.val_metrics = _stage_metrics(task, n_outputs).clone(prefix="val/")
-        self.test_metrics = _stage_metrics(task, n_outputs).clone(prefix="test/")
+        self.val_metrics = stage_metrics(task, n_outputs).clone(prefix="val/")
+        self.test_metrics = stage_metrics(task, n_outputs).clone(prefix="test/")
         self.history: dict[str, list[float]] = defaultdict(list)
         self.register_buffer("_train_sums", torch.zeros(TRAIN_COUNT + 1), persistent=False)
         self.register_buffer("_eval_sums", torch.zeros(EVAL_COUNT + 1), persistent=False)
@@ -123,14 +135,10 @@ class RegularizedModule(L.LightningModule):
         return self.model(x)
 
     def data_loss(self, output: Tensor, target: Tensor) -> Tensor:
-        """Cross-entropy, or the mean squared error in units of the training targets' standard
-        deviation when the model is a :class:`~reglab.models.TargetScale` (``mean((output -
-        target) / std)^2)`` = the MSE of the inner network on standardized targets)."""
-        if self.task == CLASSIFICATION:
-            return F.cross_entropy(output, target)
-        if isinstance(self.model, TargetScale):
-            return F.mse_loss(output / self.model.std, target / self.model.std)
-        return F.mse_loss(output, target)
+        """:func:`data_loss` of this module's task (and target scale)."""
+        return data_loss(
+            self.task, output, target, self.model.std if isinstance(self.model, TargetScale) else None
+        )
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch

@@ -143,7 +143,7 @@ def train(
         n_outputs=parts.datamodule.n_outputs,
     )
     callbacks = [*build_callbacks(cfg, run_dir), *extra_callbacks]
-    tracked = _start_tracking(cfg, overrides, choices or {}) if cfg.logger.enabled else None
+    tracked = start_tracking(cfg, overrides, choices or {}) if cfg.logger.enabled else None
     try:
         metrics = fit_and_test(cfg, module, parts.datamodule, callbacks, tracked, run_dir)
     except BaseException as error:
@@ -177,12 +177,15 @@ def config_hash(cfg: DictConfig) -> str:
 
 
 @timed("logging")
-def _start_tracking(cfg: DictConfig, overrides: Sequence[str], choices: dict[str, str]):
+def start_tracking(
+    cfg: DictConfig, overrides: Sequence[str], choices: dict[str, str], tags: dict | None = None
+):
+    """The job's MLflow run, started with its tags (``tags`` added), params and config."""
     from reglab import tracking
 
     uri, experiment_id = tracking.experiment_of(cfg)
     tracked = tracking.TrackedRun(uri, experiment_id)
-    tags = {"reglab.overrides": " ".join(overrides) or "(none)"}
+    tags = {"reglab.overrides": " ".join(overrides) or "(none)", **(tags or {})}
     tags.update({str(k): str(v) for k, v in (cfg.logger.get("tags") or {}).items()})
     if cfg.logger.get("parent_run_id"):
         tags["mlflow.parentRunId"] = str(cfg.logger.parent_run_id)

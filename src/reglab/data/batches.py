@@ -60,13 +60,20 @@ class InMemoryBatches:
                     end = min(start + b, n)
                     yield self.x[start + rank : end : world], self.y[start + rank : end : world]
                 continue
-            if self.generator is None:
-                self.generator = torch.Generator().manual_seed(self.seed)
-            order = torch.randperm(n, generator=self.generator)
-            for i in range(self._per_pass()):
-                index = order[i * b : (i + 1) * b][rank::world]
+            for index in self.next_pass():
+                index = index[rank::world]
                 # index_select: tensor[index] is ~1000x slower for float rows on CPU (torch 2.13)
                 yield self.x.index_select(0, index), self.y.index_select(0, index)
+
+    def next_pass(self) -> list[Tensor]:
+        """The sample indices of each batch of the next shuffled pass (a fresh permutation
+        from the generator). A stacked fit (:mod:`reglab.stacked`) draws each member's batches
+        here, so that they are the ones its sequential run would see."""
+        if self.generator is None:
+            self.generator = torch.Generator().manual_seed(self.seed)
+        order = torch.randperm(len(self.x), generator=self.generator)
+        b = self.batch_size
+        return [order[i * b : (i + 1) * b] for i in range(self._per_pass())]
 
 
 def _process_share() -> tuple[int, int]:

@@ -1,0 +1,184 @@
+"""Train one stack under Lightning's Trainer, then test and record every member."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from omegaconf import DictConfig
+
+from reglab.errors import ConfigError, Interrupted
+from reglab.stacked.batches import StackedBatches
+from reglab.stacked.members import Member, StackedState, build_state
+from reglab.stacked.module import StackedModule, StackSettings
+from reglab.sweeps import outcomes
+from reglab.timing import span
+
+log = logging.getLogger("reglab")
+
+MEMORY_SHARE = 0.8  # of the memory available, the most a stack may plan to use
+
+
+def train_stack(members: list[Member], stack_id: str, max_members: int) -> list[dict[str, float]]:
+    """Train ``members`` as one stack; returns each member's final metrics (none: FAILED).
+
+    A stack that would not fit in memory raises :class:`ConfigError` (naming
+    ``hydra.launcher.max_members``) before training. An error while training fails every
+    member with its reason; an interrupt records them KILLED and stops the sweep."""
+    from reglab.fit import _quiet_lightning
+
+    state = build_state(members)
+    check_memory(state, members, max_members)
+    cfg = members[0].cfg
+    settings = _settings(cfg, stack_id)
+    module = StackedModule(state, members, settings)
+    train = StackedBatches([m.components.datamodule.train_dataloader() for m in members], shuffle=True)
+    val = StackedBatches([m.components.datamodule.val_dataloader() for m in members], shuffle=False)
+    module.loaders = [train, val]
+    stopping = _early_stopping(members)
+    _quiet_lightning()
+    log.info("stack %s: %d members (jobs %s)", stack_id, len(members), _numbers(members))
+    try:
+        trainer = _trainer(
+            cfg, [stopping] if stopping else [], members[0].job_dir.parent / f".stack-{stack_id}"
+        )
+        started = time.perf_counter()
+        with span("fit"):
+            trainer.fit(module, train_dataloaders=train, val_dataloaders=val)
+        seconds = time.perf_counter() - started
+        tester = _trainer(cfg, [], members[0].job_dir.parent / f".stack-{stack_id}")
+    except Interrupted as interrupted:
+        _record_all(members, "KILLED", str(interrupted))
+        raise
+    except Exception as error:  # every member FAILED with the reason; the sweep goes on
+        log.exception("stack %s failed", stack_id)
+        _record_all(members, "FAILED", f"{type(error).__name__}: {error}")
+        return [{} for _ in members]
+    from reglab.stacked.records import record_member
+
+    results = []
+    for position in range(len(members)):
+        stopped = bool(stopping and stopping.stopped_epoch[position] > 0)
+        results.append(record_member(position, module, state, tester, stopped, seconds))
+    log.info("stack %s trained in %.1fs (%d members)", stack_id, seconds, len(members))
+    return results
+
+
+def _settings(cfg: DictConfig, stack_id: str) -> StackSettings:
+    callbacks = cfg.get("callbacks") or {}
+    best = callbacks.get("best_weights")
+    guard = callbacks.get("divergence")
+    return StackSettings(
+        stack_id=stack_id,
+        max_epochs=int(cfg.trainer.max_epochs),
+        min_epochs=int(cfg.trainer.get("min_epochs") or 0),
+        best_monitor=None if best is None else str(best.get("monitor", "val/loss")),
+        best_mode="min" if best is None else str(best.get("mode", "min")),
+        max_ratio=None if guard is None else float(guard.get("max_ratio", 100.0)),
+        optimizer=dict(cfg.optimizer),
+    )
+
+
+def _early_stopping(members: list[Member]):
+    from reglab.stacked.callbacks import MemberEarlyStopping
+
+    nodes = [m.early_stopping() for m in members]
+    if nodes[0] is None:
+        return None
+    first = nodes[0]
+    return MemberEarlyStopping(
+        monitor=str(first.get("monitor", "val/loss")),
+        mode=str(first.get("mode", "min")),
+        patience=[int(n.get("patience", 3)) for n in nodes],
+        min_delta=[float(n.get("min_delta", 0.0)) for n in nodes],
+        check_finite=bool(first.get("check_finite", True)),
+    )
+
+
+def _trainer(cfg: DictConfig, callbacks: list, root) -> object:
+    from reglab.build import instantiate
+
+    return instantiate(
+        cfg.trainer,
+        "trainer",
+        callbacks=callbacks,
+        logger=False,
+        default_root_dir=str(root),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+
+
+def _record_all(members: list[Member], status: str, reason: str) -> None:
+    for member in members:
+        outcomes.write_outcome(
+            member.job_dir,
+            job=member.num,
+            status=status,
+            overrides=" ".join(member.overrides),
+            objective=math.nan,
+            run_id=None,
+            reason=reason,
+        )
+
+
+def _numbers(members: list[Member]) -> str:
+    nums = [m.num for m in members]
+    return (
+        f"{nums[0]}..{nums[-1]}" if nums == list(range(nums[0], nums[-1] + 1)) else ",".join(map(str, nums))
+    )
+
+
+def check_memory(state: StackedState, members: list[Member], max_members: int) -> None:
+    """Refuse a stack whose planned memory exceeds :data:`MEMORY_SHARE` of what is available:
+    per member, 5 copies of the parameters (weights, gradients, two optimizer moments, best
+    state), its data, and the activations of a training batch (forward and backward)."""
+    import torch
+
+    datamodule = members[0].components.datamodule
+    bytes_per = 8 if str(members[0].cfg.trainer.get("precision")) in ("64", "64-true") else 4
+    per_member = 5 * sum(t[0].numel() for t in state.params.values())
+    per_member += sum(x.numel() for x, _ in datamodule.tensors.values())
+    per_member += 3 * _activation_numel(state.template, datamodule)
+    needed = per_member * bytes_per * len(members)
+    device = str(members[0].cfg.trainer.get("accelerator", "cpu"))
+    available = torch.cuda.mem_get_info()[0] if device in ("gpu", "cuda") else _available_ram()
+    if needed > MEMORY_SHARE * available:
+        raise ConfigError(
+            f"a stack of {len(members)} members needs ~{needed / 2**30:.1f} GiB, {available / 2**30:.1f} GiB "
+            f"available: lower hydra.launcher.max_members (now {max_members})"
+        )
+
+
+def _activation_numel(template, datamodule) -> int:
+    """Elements of every module's output for one training batch (a forward with hooks)."""
+    import torch
+
+    sizes = []
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out: sizes.append(out.numel())) for m in template.modules()
+    ]
+    batch = datamodule.batch_size or len(datamodule.tensors["train"][0])
+    mode = template.training
+    try:
+        with torch.no_grad():
+            template.eval()(datamodule.tensors["train"][0][:2])
+    finally:
+        template.train(mode)
+        for hook in hooks:
+            hook.remove()
+    return sum(sizes) * batch // 2
+
+
+def _available_ram() -> int:
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")

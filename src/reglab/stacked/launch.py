@@ -1,0 +1,205 @@
+"""The sweep side of ``hydra/launcher=stacked``: compose every job, check them all, train the
+stackable ones in stacks and run the others one by one.
+
+1. Every job's config is composed as Hydra's basic launcher composes it and checked
+   (:func:`reglab.config.validate`); a bad value fails the whole sweep (one line, exit
+   status 2, the parent run FAILED) before anything trains.
+2. Each stackable job gets its Hydra job folder (``run_job``, as a basic job) and is
+   prepared: its data split and initialized model are built (a bad value fails the sweep
+   here too) or, with ``+resume=true``, it is skipped when its config already FINISHED.
+3. Jobs are grouped by :func:`reglab.stacked.plan.stack_key`, cut into stacks of at most
+   ``max_members``, and each stack is trained (:func:`reglab.stacked.fit.train_stack`).
+4. The jobs that cannot stack run on the ordinary path, each with one log line saying why.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides, run_job
+from omegaconf import DictConfig, open_dict
+
+from reglab.errors import USER_ERRORS
+from reglab.stacked import plan
+from reglab.stacked.members import Member
+from reglab.sweeps import outcomes
+
+log = logging.getLogger("reglab")
+
+
+def task_config(sweep_config: DictConfig) -> DictConfig:
+    """The job's config as its task function sees it (without the ``hydra`` node)."""
+    cfg = sweep_config.copy()
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+class StackedSweep:
+    """One ``launch`` call of the stacked launcher (see the module docstring)."""
+
+    def __init__(self, hydra_context, task_function: Callable, config: DictConfig, max_members: int) -> None:
+        self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
+        self.max_members = max_members
+        self.sweep_dir = Path(str(config.hydra.sweep.dir))
+
+    def run(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
+        from reglab.config import sync_knobs, validate
+
+        jobs = []
+        for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
+            sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            with open_dict(sweep_config):
+                sweep_config.hydra.job.id = idx
+                sweep_config.hydra.job.num = idx
+            cfg = task_config(sweep_config)
+            self._guarded(lambda cfg=cfg: (validate(cfg), sync_knobs(cfg)))
+            jobs.append(
+                (idx, list(overrides), sweep_config, plan.why_not_stackable(cfg), plan.stack_key(cfg))
+            )
+        stackable = [job for job in jobs if job[3] is None]
+        returns: dict[int, JobReturn] = {}
+        members = self._prepare(stackable, returns)
+        self._train_stacks(members, returns)
+        for idx, overrides, sweep_config, reason, _ in jobs:
+            if reason is not None:
+                log.info("job %d runs on its own (not stacked): %s", idx, reason)
+                returns[idx] = self._run_job(sweep_config, self.task_function, overrides)
+        return [returns[idx] for idx, *_ in jobs]
+
+    def _run_job(self, sweep_config: DictConfig, task_function: Callable, overrides: list[str]) -> JobReturn:
+        from hydra.core.utils import configure_log
+
+        log.info("\t#%d : %s", sweep_config.hydra.job.num, " ".join(filter_overrides(overrides)))
+        ret = run_job(
+            hydra_context=self.hydra_context,
+            task_function=task_function,
+            config=sweep_config,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        return ret
+
+    def _prepare(self, stackable: list, returns: dict[int, JobReturn]) -> list[tuple[Member, str]]:
+        """Each stackable job's folder, and its :class:`Member` (or SKIPPED, on resume)."""
+        prepared: list[tuple[Member, str]] = []
+        for idx, overrides, sweep_config, _, key in stackable:
+
+            def prepare_member(cfg: DictConfig, idx=idx, overrides=overrides, key=key) -> float | None:
+                return self._prepare_member(cfg, idx, overrides, key, prepared)
+
+            before = len(prepared)
+            ret = self._run_job(sweep_config, prepare_member, overrides)
+            if ret.status == JobStatus.FAILED:
+                error = ret._return_value
+                if isinstance(error, USER_ERRORS):
+                    self._guarded(lambda error=error: _reraise(error))
+                log.error("job %d failed: %s: %s", idx, type(error).__name__, error)
+                outcomes.write_outcome(
+                    Path(ret.working_dir),
+                    job=idx,
+                    status="FAILED",
+                    overrides=" ".join(overrides),
+                    objective=math.nan,
+                    run_id=None,
+                    reason=f"{type(error).__name__}: {error}",
+                )
+                ret.status, ret.return_value = JobStatus.COMPLETED, math.nan
+                returns[idx] = ret
+            elif len(prepared) > before:
+                prepared[-1][0].job_return = ret
+            else:  # skipped on resume: its objective
+                returns[idx] = ret
+        return prepared
+
+    def _prepare_member(
+        self, cfg: DictConfig, idx: int, overrides: list, key: str, prepared: list
+    ) -> float | None:
+        from reglab.config import group_choices
+        from reglab.pipeline import prepare
+        from reglab.sweeps.job import OBJECTIVE, finished_before, with_sweep_identity
+        from reglab.sweeps.manifest import SweepManifest
+        from reglab.tracking.redaction import redact_hydra_copies
+
+        hydra_cfg = HydraConfig.get()
+        job_dir = Path(hydra_cfg.runtime.output_dir)
+        redact_hydra_copies(job_dir)
+        cfg = with_sweep_identity(cfg, SweepManifest.read(self.sweep_dir))
+        previous = finished_before(cfg)
+        if previous is not None:
+            objective = previous.data.metrics.get(OBJECTIVE, math.nan)
+            log.info("resume: skipping job %d, already FINISHED as run %s", idx, previous.info.run_id)
+            outcomes.write_outcome(
+                job_dir,
+                job=idx,
+                status="SKIPPED",
+                overrides=" ".join(overrides),
+                objective=objective,
+                run_id=previous.info.run_id,
+                reason=None,
+            )
+            return objective
+        components = prepare(cfg)
+        choices = group_choices(hydra_cfg.runtime.choices)
+        prepared.append((Member(idx, cfg, list(overrides), choices, job_dir, components), key))
+        return None
+
+    def _train_stacks(self, prepared: list[tuple[Member, str]], returns: dict[int, JobReturn]) -> None:
+        from reglab.entry import import_run_modules
+        from reglab.stacked.fit import train_stack
+        from reglab.sweeps.job import OBJECTIVE
+        from reglab.sweeps.manifest import SweepManifest
+
+        if not prepared:
+            return
+        import_run_modules(with_mlflow=any(bool(m.cfg.logger.enabled) for m, _ in prepared))
+        manifest = SweepManifest.read(self.sweep_dir)
+        prefix = manifest.sweep_id if manifest is not None else "stack"
+        groups = plan.stacks([key for _, key in prepared], self.max_members)
+        log.info("%d jobs in %d stack(s) of at most %d members", len(prepared), len(groups), self.max_members)
+        for number, positions in enumerate(groups, start=1):
+            members = [prepared[p][0] for p in positions]
+            results = self._guarded(
+                lambda members=members, number=number: train_stack(
+                    members, f"{prefix}-{number}", self.max_members
+                )
+            )
+            for member, metrics in zip(members, results, strict=True):
+                ret = member.job_return
+                ret.status, ret.return_value = JobStatus.COMPLETED, metrics.get(OBJECTIVE, math.nan)
+                returns[member.num] = ret
+
+    def _guarded(self, call: Callable):
+        """``call()``; a user error (a bad value) ends the sweep: its parent run FAILED, one
+        line, exit status 2."""
+        from reglab.entry import exit_on_user_error
+
+        try:
+            return call()
+        except USER_ERRORS as error:
+            self._fail_parent(error)
+            with exit_on_user_error():
+                raise
+
+    def _fail_parent(self, error: BaseException) -> None:
+        from reglab.sweeps.manifest import SweepManifest
+
+        manifest = SweepManifest.read(self.sweep_dir)
+        if manifest is None or manifest.parent_run_id is None:
+            return
+        from reglab import tracking
+
+        parent = tracking.TrackedRun(
+            tracking.experiment_of(task_config(self.config))[0], manifest.experiment_id
+        )
+        parent.run_id = manifest.parent_run_id
+        parent.fail(error)
+
+
+def _reraise(error: BaseException) -> None:
+    raise error

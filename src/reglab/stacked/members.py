@@ -1,0 +1,100 @@
+"""The members of a stack: each one job of the sweep, with its own knobs, and the stacked
+tensors built from their models."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, open_dict
+from torch import Tensor, nn
+
+from reglab.build import Components, build_model
+from reglab.stacked.dropout import replace_dropouts
+
+
+@dataclasses.dataclass
+class Member:
+    """One job of a stack: its config, where it writes, and what :func:`reglab.pipeline.prepare`
+    built for it (its data split, its initialized model, its regularizer)."""
+
+    num: int
+    cfg: DictConfig
+    overrides: list[str]
+    choices: dict[str, str]
+    job_dir: Path
+    components: Components
+    job_return: Any = None  # Hydra's JobReturn of the job, completed once the stack is trained
+
+    @property
+    def dropout(self) -> float:
+        return float(self.cfg.model.get("dropout", 0.0) or 0.0)
+
+    def optimizer_value(self, key: str, default: float = 0.0) -> float:
+        return float(self.cfg.optimizer.get(key, default) or 0.0)
+
+    def early_stopping(self) -> dict[str, Any] | None:
+        node = (self.cfg.get("callbacks") or {}).get("early_stopping")
+        return None if node is None else dict(node)
+
+
+@dataclasses.dataclass
+class StackedState:
+    """A template model (one member's architecture with :class:`MemberDropout` layers) and the
+    members' parameters and buffers stacked along a new leading axis, by template name.
+
+    The template's parameters and buffers are in the same order as each member model's
+    (dropout layers hold none), which maps names between the two (:meth:`member_state`)."""
+
+    template: nn.Module
+    params: dict[str, Tensor]
+    buffers: dict[str, Tensor]
+    member_names: list[str]  # each template param / buffer's name in a member's state dict
+    decayed: set[str]  # params that get the optimizer's weight_decay (ndim >= 2 in a member)
+    penalized: list[str]  # params the regularizer selects (same selection for every member)
+
+    def member_state(self, tensors: dict[str, Tensor], position: int) -> dict[str, Tensor]:
+        """Member ``position``'s state dict (member names) from stacked ``tensors``."""
+        names = [*self.params, *(n for n in self.buffers if n in tensors)]
+        lookup = dict(zip([*self.params, *self.buffers], self.member_names, strict=False))
+        return {lookup[name]: tensors[name][position].clone() for name in names if name in lookup}
+
+
+def build_state(members: list[Member]) -> StackedState:
+    """Stack the members' initialized models into one :class:`StackedState`."""
+    first = members[0]
+    model_cfg = first.cfg.model.copy()
+    if "dropout" in model_cfg:
+        with open_dict(model_cfg):
+            model_cfg.dropout = max(m.dropout for m in members)
+    template = build_model(model_cfg, first.components.datamodule)
+    rates = replace_dropouts(template)
+    models = [m.components.model for m in members]
+    param_names = [n for n, _ in template.named_parameters()]
+    buffer_names = [n for n, _ in template.named_buffers() if n not in rates]
+    member_params = [list(model.named_parameters()) for model in models]
+    member_buffers = [list(model.named_buffers()) for model in models]
+    _check_shapes(template, param_names, buffer_names, member_params[0], member_buffers[0])
+    params = {n: torch.stack([mp[i][1].detach() for mp in member_params]) for i, n in enumerate(param_names)}
+    buffers = {n: torch.stack([mb[i][1] for mb in member_buffers]) for i, n in enumerate(buffer_names)}
+    for name in rates:
+        buffers[name] = torch.tensor([m.dropout for m in members], dtype=torch.float64)
+    selected = {id(p) for p in first.components.regularizer.select(template)}
+    return StackedState(
+        template=template,
+        params=params,
+        buffers=buffers,
+        member_names=[n for n, _ in member_params[0]] + [n for n, _ in member_buffers[0]],
+        decayed={n for n, p in template.named_parameters() if p.ndim >= 2},
+        penalized=[n for n, p in template.named_parameters() if id(p) in selected],
+    )
+
+
+def _check_shapes(template, param_names, buffer_names, params, buffers) -> None:
+    shapes = [tuple(p.shape) for p in dict(template.named_parameters()).values()]
+    shapes += [tuple(dict(template.named_buffers())[n].shape) for n in buffer_names]
+    member = [tuple(t.shape) for _, t in params] + [tuple(t.shape) for _, t in buffers]
+    if shapes != member or len(param_names) != len(params):
+        raise RuntimeError("stacked engine: the template's parameters do not match a member model's")

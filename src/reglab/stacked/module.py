@@ -1,0 +1,361 @@
+"""The LightningModule of a stack: every member's ``data loss + penalty``, in one step.
+
+The template model is called once per member through :func:`torch.func.vmap` over
+:func:`torch.func.functional_call` with the member's parameters and buffers (its slice of
+the stacked tensors): the forward of each member is the code of :mod:`reglab.models`, batch
+norm keeps each member's running statistics, dropout draws each member's masks at its own
+rate (:class:`~reglab.stacked.dropout.MemberDropout`). The loss is the sum of the members'
+data losses (:func:`reglab.module.data_loss` per member), so each member's gradient is its
+own. Each member's regularizer is its own :mod:`reglab.regularizers` object, applied to its
+slice of the penalized weights: its gradient after backward, its proximal step or
+constraint after the optimizer's step with the member's learning rate.
+
+Per epoch the module records each member's metrics under the names its sequential run
+uses (:mod:`reglab.module`), keeps each member's best-epoch state, and lets the members
+that stopped (early stopping, divergence) leave: their slices are cut out of the parameters,
+buffers, optimizer state and batches, so a stack costs what its training members cost.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import partial
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+
+from reglab.data import CLASSIFICATION
+from reglab.models import TargetScale
+from reglab.module import data_loss, stage_metrics, weight_statistics
+from reglab.regularizers import select_weights
+from reglab.stacked.members import Member, StackedState
+from reglab.stacked.optim import KINDS, StackedOptimizer
+
+log = logging.getLogger("reglab")
+DIVERGED = "training diverged (lower optimizer.lr or regularizer.strength)"
+
+
+@dataclass
+class StackSettings:
+    """What the members share: the budget, best-epoch and divergence rules, the optimizer."""
+
+    stack_id: str
+    max_epochs: int
+    min_epochs: int
+    best_monitor: str | None  # BestWeights' monitor (None: test the last weights)
+    best_mode: str
+    max_ratio: float | None  # DivergenceGuard's (None: no guard)
+    optimizer: dict
+
+
+class StackedModule(L.LightningModule):
+    """Trains the members of a stack together; see the module docstring."""
+
+    def __init__(self, state: StackedState, members: list[Member], settings: StackSettings) -> None:
+        super().__init__()
+        first = members[0].components.datamodule
+        self.task, self.settings, self.members = first.task, settings, members
+        self._template = [state.template]  # not a submodule: functional_call supplies its tensors
+        self.param_names, self.buffer_names = list(state.params), list(state.buffers)
+        self.stacked = nn.ParameterList([nn.Parameter(t.clone()) for t in state.params.values()])
+        for i, tensor in enumerate(state.buffers.values()):
+            self.register_buffer(f"stacked_buffer_{i}", tensor.clone())
+        self.decayed, self.penalized = state.decayed, state.penalized
+        weights = {id(p) for p in select_weights(state.template)}
+        self.weight_names = [n for n, p in state.template.named_parameters() if id(p) in weights]
+        self.scaled = isinstance(state.template, TargetScale)
+        self.regularizers = [m.components.regularizer for m in members]
+        self.val_metrics = [stage_metrics(self.task, first.n_outputs).clone(prefix="val/") for _ in members]
+        self.active = list(range(len(members)))
+        self.histories = [defaultdict(list) for _ in members]
+        self.history_epochs = [defaultdict(list) for _ in members]
+        self.want_stop = [False] * len(members)
+        self.failure: list[str | None] = [None] * len(members)
+        self.epochs: list[int | None] = [None] * len(members)
+        self.best_epoch: list[int | None] = [None] * len(members)
+        self.best_score = [math.inf if settings.best_mode == "min" else -math.inf] * len(members)
+        self.reference: list[float | None] = [None] * len(members)
+        self.latest_val: dict[str, Tensor] = {}
+        self.loaders: list = []  # the StackedBatches to cut when members leave
+        self._views: list[list[Tensor]] = []
+        self._forward = vmap(self._member_forward, randomness="different")
+        self._started = time.perf_counter()
+
+    # -- the batched forward and loss -------------------------------------------------------
+    def _member_forward(self, params: dict, buffers: dict, x: Tensor) -> Tensor:
+        return functional_call(self._template[0], (params, buffers), (x,))
+
+    def stacked_buffers(self) -> dict[str, Tensor]:
+        return {name: getattr(self, f"stacked_buffer_{i}") for i, name in enumerate(self.buffer_names)}
+
+    def forward(self, x: Tensor) -> Tensor:
+        template = self._template[0]
+        if template.training != self.training:  # Lightning restores modes without calling train()
+            template.train(self.training)
+        return self._forward(
+            dict(zip(self.param_names, self.stacked, strict=True)), self.stacked_buffers(), x
+        )
+
+    def member_losses(self, output: Tensor, target: Tensor) -> Tensor:
+        """Each member's :func:`~reglab.module.data_loss` on its batch, shape ``(K,)``."""
+        if self.scaled:
+            std = self.stacked_buffers()["std"]
+            return vmap(partial(data_loss, self.task))(output, target, std)
+        return vmap(partial(data_loss, self.task))(output, target)
+
+    # -- training ---------------------------------------------------------------------------
+    def on_train_start(self) -> None:
+        self._build_views()
+
+    def _build_views(self) -> None:
+        """Per active member, views of its slice of each penalized weight (what its
+        regularizer sees); rebuilt when the stack is cut."""
+        stacked = dict(zip(self.param_names, self.stacked, strict=True))
+        self._views = [[stacked[n].detach()[p] for n in self.penalized] for p in range(len(self.active))]
+
+    def on_train_epoch_start(self) -> None:
+        self._train_sums = torch.zeros(len(self.active), 3, dtype=self.stacked[0].dtype)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        output = self(x)
+        losses = self.member_losses(output, y)
+        n = y.shape[1]
+        sums = self._train_sums
+        sums[:, 0] += losses.detach() * n
+        if self.task == CLASSIFICATION:
+            sums[:, 1] += (output.detach().argmax(dim=2) == y).sum(dim=1)
+        sums[:, 2] += n
+        if self.current_epoch == 0 and batch_idx == 0:
+            for p, value in enumerate(losses.detach().abs().tolist()):
+                self.reference[self.active[p]] = value
+        return losses.sum()
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        stacked = dict(zip(self.param_names, self.stacked, strict=True))
+        grads = [stacked[n].grad for n in self.penalized]
+        for p, member in enumerate(self.active):
+            regularizer = self.regularizers[member]
+            if regularizer.in_loss:
+                views = self._views[p]
+                for view, grad in zip(views, grads, strict=True):
+                    view.grad = None if grad is None else grad[p]
+                regularizer.add_gradient(views)
+
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        rates = self.trainer.optimizers[0].lr.tolist()  # the members' own, after any cut
+        for p, member in enumerate(self.active):
+            self.regularizers[member].after_step(self._views[p], rates[p])
+
+    def on_train_epoch_end(self) -> None:
+        means = self._train_sums / self._train_sums[:, 2:]
+        per_member = []
+        for p, member in enumerate(self.active):
+            regularizer = self.regularizers[member]
+            with torch.no_grad():
+                penalty = regularizer.penalty(self._views[p]).to(means)
+            metrics = {
+                "train/loss": means[p, 0] + penalty,
+                "train/data_loss": means[p, 0],
+                "train/penalty": penalty,
+            }
+            if self.task == CLASSIFICATION:
+                metrics["train/acc"] = means[p, 1]
+            metrics.update(weight_statistics(self._member_weights(p)))
+            metrics.update(regularizer.metrics(self._views[p]))
+            per_member.append(metrics)
+        values = self._record(per_member)
+        if self.settings.max_ratio is not None:
+            for p, member in enumerate(self.active):
+                self._check_divergence(member, "train/data_loss", values[p]["train/data_loss"])
+        self._progress()
+        self._let_stopped_members_leave()
+
+    def _member_weights(self, position: int) -> list[Tensor]:
+        stacked = dict(zip(self.param_names, self.stacked, strict=True))
+        return [stacked[n].detach()[position] for n in self.weight_names]
+
+    def _record(self, per_member: list[dict[str, Tensor]]) -> list[dict[str, float]]:
+        """Append each active member's metrics to its history (one host sync for all, in
+        float32 as the sequential module records them)."""
+        flat = [value.detach().float().reshape(()) for metrics in per_member for value in metrics.values()]
+        numbers = iter(torch.stack(flat).tolist()) if flat else iter(())
+        values = []
+        for p, metrics in enumerate(per_member):
+            member = self.active[p]
+            recorded = {key: next(numbers) for key in metrics}
+            for key, value in recorded.items():
+                self.histories[member][key].append(value)
+                self.history_epochs[member][key].append(self.current_epoch)
+            values.append(recorded)
+        return values
+
+    # -- validation -------------------------------------------------------------------------
+    def on_validation_epoch_start(self) -> None:
+        self._eval_sums = torch.zeros(len(self.active), 2, dtype=self.stacked[0].dtype)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, y = batch
+        output = self(x)
+        losses = self.member_losses(output, y)
+        self._eval_sums[:, 0] += losses.detach() * y.shape[1]
+        self._eval_sums[:, 1] += y.shape[1]
+        for p, member in enumerate(self.active):
+            out, target = output[p], y[p]
+            if self.task == CLASSIFICATION:
+                out = out.softmax(dim=1)
+            elif target.shape[1] == 1:
+                out, target = out.squeeze(1), target.squeeze(1)
+            self.val_metrics[member].update(out, target)
+
+    def on_validation_epoch_end(self) -> None:
+        per_member = []
+        for p, member in enumerate(self.active):
+            metrics = self.val_metrics[member].compute()
+            metrics["val/loss"] = self._eval_sums[p, 0] / self._eval_sums[p, 1]
+            per_member.append(metrics)
+            self.val_metrics[member].reset()
+        if self.trainer.sanity_checking:
+            return
+        values = self._record(per_member)
+        self.latest_val = {key: torch.tensor([v[key] for v in values]) for key in values[0]} if values else {}
+        for p, member in enumerate(self.active):
+            if self.settings.max_ratio is not None:
+                self._check_divergence(member, "val/loss", values[p]["val/loss"])
+        self._keep_best(values)
+
+    def _check_divergence(self, member: int, key: str, value: float) -> None:
+        """:class:`~reglab.divergence.DivergenceGuard`'s rule, for one member."""
+        if self.failure[member] is not None:
+            return
+        reference = self.reference[member]
+        limit = self.settings.max_ratio * reference if reference is not None else math.inf
+        if not math.isfinite(value):
+            self.failure[member] = f"{key} is {value} at epoch {self.current_epoch}: {DIVERGED}"
+        elif value > limit:
+            self.failure[member] = (
+                f"{key} is {value:.4g} at epoch {self.current_epoch}, above "
+                f"{self.settings.max_ratio:g} x the untrained model's loss {reference:.4g}: {DIVERGED}"
+            )
+
+    def _keep_best(self, values: list[dict[str, float]]) -> None:
+        """:class:`~reglab.best_weights.BestWeights`' rule per member: strictly better and
+        finite; the member's parameters and buffers are copied into its best slot."""
+        monitor = self.settings.best_monitor
+        if monitor is None:
+            return
+        improved = []
+        for p, member in enumerate(self.active):
+            value = values[p].get(monitor, math.nan)
+            best = self.best_score[member]
+            better = value < best if self.settings.best_mode == "min" else value > best
+            if math.isfinite(value) and better:
+                self.best_score[member], self.best_epoch[member] = value, self.current_epoch
+                improved.append(p)
+        if improved:
+            self._store_states(improved)
+
+    def _store_states(self, positions: list[int]) -> None:
+        index = torch.tensor(positions)
+        members = torch.tensor([self.active[p] for p in positions])
+        for name, tensor in self._current_tensors().items():
+            self.best_states[name].index_copy_(0, members, tensor.detach().index_select(0, index))
+
+    def _current_tensors(self) -> dict[str, Tensor]:
+        return {**dict(zip(self.param_names, self.stacked, strict=True)), **self.stacked_buffers()}
+
+    def on_fit_start(self) -> None:
+        self.best_states = {name: t.detach().clone() for name, t in self._current_tensors().items()}
+        self._started = time.perf_counter()
+
+    # -- members leaving --------------------------------------------------------------------
+    def _let_stopped_members_leave(self) -> None:
+        epoch = self.current_epoch
+        may_stop = epoch + 1 >= self.settings.min_epochs
+        leaving = [
+            p
+            for p, member in enumerate(self.active)
+            if self.failure[member] is not None or (self.want_stop[member] and may_stop)
+        ]
+        if not leaving:
+            return
+        self.finish_members(leaving, epoch + 1)
+        keep = [p for p in range(len(self.active)) if p not in set(leaving)]
+        if not keep:
+            self.trainer.should_stop = True
+            return
+        self._cut(torch.tensor(keep))
+
+    def finish_members(self, positions: list[int], epochs: int) -> None:
+        """Members at ``positions`` stop after ``epochs`` epochs: a member that never
+        improved its monitor (or with no best-epoch rule) keeps its last state."""
+        last = [p for p in positions if self.best_epoch[self.active[p]] is None]
+        if last:
+            self._store_states(last)
+        for p in positions:
+            self.epochs[self.active[p]] = epochs
+
+    def _cut(self, keep: Tensor) -> None:
+        """Keep only the members at positions ``keep`` in every stacked tensor."""
+        replaced = {}
+        for i, old in enumerate(self.stacked):
+            new = nn.Parameter(old.detach().index_select(0, keep))
+            replaced[old] = new
+            self.stacked[i] = new
+        for i in range(len(self.buffer_names)):
+            name = f"stacked_buffer_{i}"
+            setattr(self, name, getattr(self, name).index_select(0, keep))
+        self.trainer.optimizers[0].keep(keep, replaced)
+        self.active = [self.active[p] for p in keep.tolist()]
+        for loader in self.loaders:
+            loader.active = torch.tensor(self.active)
+        self._build_views()
+
+    def on_fit_end(self) -> None:
+        if self.active:
+            self.finish_members(list(range(len(self.active))), self.trainer.current_epoch)
+
+    def _progress(self) -> None:
+        """One line per stack epoch: members training, best and median val/loss, elapsed."""
+        losses = [self.histories[m]["val/loss"][-1] for m in self.active if self.histories[m].get("val/loss")]
+        finite = [v for v in losses if math.isfinite(v)]
+        shown = f"val/loss best {min(finite):.4f} median {statistics.median(finite):.4f}" if finite else ""
+        log.info(
+            "stack %s epoch %d/%d: %d/%d members training  %s  (%.1fs)",
+            self.settings.stack_id,
+            self.current_epoch + 1,
+            self.settings.max_epochs,
+            len(self.active),
+            len(self.members),
+            shown,
+            time.perf_counter() - self._started,
+        )
+
+    # -- optimizer --------------------------------------------------------------------------
+    def configure_optimizers(self) -> StackedOptimizer:
+        """The optimizer of the members' config (two groups, as the sequential module's:
+        the ``ndim >= 2`` weights get weight decay, the rest none), per-member values."""
+        stacked = dict(zip(self.param_names, self.stacked, strict=True))
+        groups = [
+            {"params": [stacked[n] for n in self.param_names if n in self.decayed], "decay": True},
+            {"params": [stacked[n] for n in self.param_names if n not in self.decayed], "decay": False},
+        ]
+        spec = self.settings.optimizer
+        values = {
+            key: torch.tensor(
+                [m.optimizer_value(key, spec.get(key, 0.0)) for m in self.members], dtype=torch.float64
+            )
+            for key in ("lr", "weight_decay", "momentum")
+        }
+        shared = {k: spec[k] for k in ("betas", "eps", "dampening", "nesterov") if spec.get(k) is not None}
+        return StackedOptimizer(
+            [g for g in groups if g["params"]], KINDS[spec["_target_"]], **values, **shared
+        )

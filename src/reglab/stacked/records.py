@@ -1,0 +1,93 @@
+"""After a stack is trained: each member tested and recorded as its sequential run is.
+
+Each member's best-epoch state goes back into its own model, which is tested by a
+:class:`~reglab.module.RegularizedModule` under ``trainer.test`` (the sequential test code);
+its history, fit record, checkpoint, final metrics and MLflow run (same params, config,
+metric names and per-epoch steps as a sequential run, plus the tags ``reglab.engine`` and
+``reglab.stack_id``) are written by the functions the sequential path uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+from reglab.errors import DivergedError
+from reglab.fit import FitRecord, record_test
+from reglab.stacked.members import Member, StackedState
+from reglab.stacked.module import DIVERGED, StackedModule
+from reglab.sweeps import outcomes
+from reglab.sweeps.job import OBJECTIVE
+
+log = logging.getLogger("reglab")
+
+
+def record_member(
+    position: int,
+    module: StackedModule,
+    state: StackedState,
+    tester,
+    stopped_early: bool,
+    fit_seconds: float,
+) -> dict[str, float]:
+    """Test and record member ``position``; returns its final metrics (none when it FAILED)."""
+    from reglab.best_weights import BestWeights
+    from reglab.module import RegularizedModule
+    from reglab.pipeline import run_logging, start_tracking
+
+    member: Member = module.members[position]
+    parts = member.components
+    outcome = {"job": member.num, "overrides": " ".join(member.overrides), "run_id": None, "reason": None}
+    with run_logging(member.job_dir / "train.log", verbose=False):
+        tracked = None
+        if member.cfg.logger.enabled:
+            tags = {"reglab.engine": "stacked", "reglab.stack_id": module.settings.stack_id}
+            tracked = start_tracking(member.cfg, member.overrides, member.choices, tags)
+            outcome["run_id"] = tracked.run_id
+        history = {key: values for key, values in module.histories[position].items()}
+        if tracked is not None:
+            epochs = module.history_epochs[position]
+            tracked.log_metric_rows(
+                [(k, v, e) for k in history for v, e in zip(history[k], epochs[k], strict=True)]
+            )
+        reason = module.failure[position] or _not_finite(history)
+        if reason is not None:
+            if tracked is not None:
+                tracked.fail(DivergedError(reason))
+            log.error("job %d failed: %s", member.num, reason)
+            failed = {"status": "FAILED", "objective": math.nan, "reason": f"DivergedError: {reason}"}
+            outcomes.write_outcome(member.job_dir, **outcome | failed)
+            return {}
+        parts.model.to(module.stacked[0].dtype)  # float64 under trainer.precision=64, as the fit ran
+        parts.model.load_state_dict(state.member_state(module.best_states, position))
+        tested_module = RegularizedModule(
+            parts.model, parts.regularizer, parts.optimizer, parts.datamodule.task, parts.datamodule.n_outputs
+        )
+        record = FitRecord(member.job_dir / "fit_record.json").write(
+            history, module.epochs[position], stopped_early
+        )
+        best = module.best_epoch[position]
+        node = (member.cfg.get("callbacks") or {}).get("best_weights")
+        if node is not None and node.get("save", True) and best is not None:
+            folder = Path(node.get("dirpath") or member.job_dir / "checkpoints")
+            saver = BestWeights(monitor=node.get("monitor", "val/loss"), mode=node.get("mode", "min"))
+            saver.write(folder, tested_module.state_dict(), best, module.best_score[position])
+        tested = tester.test(tested_module, dataloaders=parts.datamodule.test_dataloader(), verbose=False)
+        if tracked is not None and tested:
+            tracked.log_metrics(tested[0], step=module.epochs[position])
+        metrics = record_test(tested_module, parts.datamodule, tested, record, fit_seconds, tracked)
+        if tracked is not None:
+            tracked.finish()
+    objective = metrics.get(OBJECTIVE, math.nan)
+    outcomes.write_outcome(member.job_dir, **outcome | {"status": "FINISHED", "objective": objective})
+    return metrics
+
+
+def _not_finite(history: dict[str, list[float]]) -> str | None:
+    """The sequential path's last check: a final train or validation loss that is not finite."""
+    for key in ("train/loss", "val/loss"):
+        values = history.get(key)
+        if values and not math.isfinite(values[-1]):
+            return f"{key} is {values[-1]} at the end of training: {DIVERGED}"
+    return None
