@@ -17,6 +17,7 @@ from bench.loop import section_loop
 from bench.machine import cpu_snapshot, foreign_load, machine_info, wait_for_quiet
 from bench.penalty import section_penalty
 from bench.render import fmt, render
+from bench.stacked import section_stacked
 from bench.startup import section_startup
 from bench.sweep import section_sweep
 from bench.targets import targets
@@ -26,6 +27,7 @@ RUNNERS = {
     "penalty": section_penalty,
     "startup": section_startup,
     "sweep": section_sweep,
+    "stacked": section_stacked,
 }
 
 

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTIONS = ("loop", "penalty", "startup", "sweep")
-SUBPROCESS_SECTIONS = ("startup", "sweep")
+SECTIONS = ("loop", "penalty", "startup", "sweep", "stacked")
+SUBPROCESS_SECTIONS = ("startup", "sweep", "stacked")
 REGULARIZERS = ("none", "l1", "l2", "elastic", "group_lasso")
 SWEEP_GRID = ["regularizer=none,l1,l2,elastic", "dropout=0,0.3,0.5"]
 QUICK_SWEEP_GRID = ["regularizer=none,l1"]
@@ -19,6 +19,7 @@ TARGET_LOOP, STRETCH_LOOP = 1.25, 1.10
 TARGET_PENALTY = 1.05
 TARGET_DEFAULT_RUN_S = 8.0
 TARGET_SWEEP_OVERHEAD_S = 0.5
+TARGET_STACKED_SPEEDUP = 4.0
 
 
 def load() -> float:

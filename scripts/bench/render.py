@@ -222,6 +222,44 @@ def render_sweep(sw: dict) -> list[str]:
     return parts
 
 
+def render_stacked(st: dict) -> list[str]:
+    ab, sc = st["ablation"], st["scaling"]
+    low, high = ab["acc_difference_ci"]
+    return [
+        "",
+        "## 5. stacked: hydra/launcher=stacked against the basic launcher",
+        table(
+            ["grid", "basic s", "stacked s", "speed-up", "FINISHED basic / stacked"],
+            [
+                [
+                    ab["grid"],
+                    ab["basic_wall_s"],
+                    ab["stacked_wall_s"],
+                    ab["speedup"],
+                    f"{ab['basic_finished']} / {ab['stacked_finished']}",
+                ]
+            ],
+        ),
+        f"test/acc stacked - basic, paired over {ab['paired_jobs']} jobs: {fmt(ab['acc_difference'], 4)} "
+        f"(95 % CI [{fmt(low, 4)}, {fmt(high, 4)}])",
+        "",
+        f"per-member cost of a stack ({sc['epochs']} epochs, {sc['steps']} steps; hand-written single-model "
+        f"loop {fmt(sc['hand_loop_step_ms'])} ms per step):",
+        table(
+            ["members K", "stack fit s", "ms per member step", "x hand loop"],
+            [
+                [
+                    r["members"],
+                    r["fit_s"],
+                    r["per_member_step_ms"],
+                    r["per_member_step_ms"] / sc["hand_loop_step_ms"],
+                ]
+                for r in sc["rows"]
+            ],
+        ),
+    ]
+
+
 def render_profile(prof: dict) -> list[str]:
     return [
         "",
@@ -256,6 +294,7 @@ def render(results: dict) -> str:
         "penalty": render_penalty,
         "startup": render_startup,
         "sweep": render_sweep,
+        "stacked": render_stacked,
     }
     for name, section in renderers.items():
         if name in results:

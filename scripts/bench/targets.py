@@ -7,6 +7,7 @@ from bench.common import (
     TARGET_DEFAULT_RUN_S,
     TARGET_LOOP,
     TARGET_PENALTY,
+    TARGET_STACKED_SPEEDUP,
     TARGET_SWEEP_OVERHEAD_S,
 )
 
@@ -75,8 +76,33 @@ def _sweep_target(results: dict) -> list[dict]:
     ]
 
 
+def _stacked_targets(results: dict) -> list[dict]:
+    stacked = results.get("stacked")
+    if not stacked:
+        return []
+    ab, sc = stacked["ablation"], stacked["scaling"]
+    largest = sc["rows"][-1]
+    return [
+        {
+            "target": f"stacked ablation >= {TARGET_STACKED_SPEEDUP:g}x faster than basic "
+            f"({ab['stacked_finished']} runs)",
+            "measured": f"{ab['speedup']:.2f}x",
+            "met": ab["speedup"] >= TARGET_STACKED_SPEEDUP,
+        },
+        {
+            "target": f"per-member step at K={largest['members']} below the hand loop's",
+            "measured": f"{largest['per_member_step_ms']:.3f} vs {sc['hand_loop_step_ms']:.3f} ms",
+            "met": largest["per_member_step_ms"] < sc["hand_loop_step_ms"],
+        },
+    ]
+
+
 def targets(results: dict) -> list[dict]:
     """Each target with what was measured and whether it is met."""
     return (
-        _loop_target(results) + _penalty_targets(results) + _startup_target(results) + _sweep_target(results)
+        _loop_target(results)
+        + _penalty_targets(results)
+        + _startup_target(results)
+        + _sweep_target(results)
+        + _stacked_targets(results)
     )

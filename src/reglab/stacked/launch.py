@@ -146,7 +146,8 @@ class StackedSweep:
             return objective
         components = prepare(cfg)
         choices = group_choices(hydra_cfg.runtime.choices)
-        prepared.append((Member(idx, cfg, list(overrides), choices, job_dir, components), key))
+        task_overrides = list(hydra_cfg.overrides.task)  # as the basic launcher's job records them
+        prepared.append((Member(idx, cfg, task_overrides, choices, job_dir, components), key))
         return None
 
     def _train_stacks(self, prepared: list[tuple[Member, str]], returns: dict[int, JobReturn]) -> None:

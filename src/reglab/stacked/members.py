@@ -43,23 +43,22 @@ class Member:
 @dataclasses.dataclass
 class StackedState:
     """A template model (one member's architecture with :class:`MemberDropout` layers) and the
-    members' parameters and buffers stacked along a new leading axis, by template name.
-
-    The template's parameters and buffers are in the same order as each member model's
-    (dropout layers hold none), which maps names between the two (:meth:`member_state`)."""
+    members' parameters and buffers stacked along a new leading axis, by template name."""
 
     template: nn.Module
     params: dict[str, Tensor]
     buffers: dict[str, Tensor]
-    member_names: list[str]  # each template param / buffer's name in a member's state dict
     decayed: set[str]  # params that get the optimizer's weight_decay (ndim >= 2 in a member)
     penalized: list[str]  # params the regularizer selects (same selection for every member)
+    rates: list[str]  # the MemberDropout rate buffers (template only)
 
-    def member_state(self, tensors: dict[str, Tensor], position: int) -> dict[str, Tensor]:
-        """Member ``position``'s state dict (member names) from stacked ``tensors``."""
-        names = [*self.params, *(n for n in self.buffers if n in tensors)]
-        lookup = dict(zip([*self.params, *self.buffers], self.member_names, strict=False))
-        return {lookup[name]: tensors[name][position].clone() for name in names if name in lookup}
+    def member_state(self, tensors: dict[str, Tensor], position: int, model: nn.Module) -> dict[str, Tensor]:
+        """The state dict of ``model`` (member ``position``'s) from stacked ``tensors``: the
+        template's parameters and buffers map, in order, to the model's (its dropout layers,
+        present or not, hold none)."""
+        names = [n for n, _ in model.named_parameters()] + [n for n, _ in model.named_buffers()]
+        mine = [*self.params, *(n for n in self.buffers if n not in self.rates)]
+        return {name: tensors[t][position].clone() for name, t in zip(names, mine, strict=True)}
 
 
 def build_state(members: list[Member]) -> StackedState:
@@ -86,9 +85,9 @@ def build_state(members: list[Member]) -> StackedState:
         template=template,
         params=params,
         buffers=buffers,
-        member_names=[n for n, _ in member_params[0]] + [n for n, _ in member_buffers[0]],
         decayed={n for n, p in template.named_parameters() if p.ndim >= 2},
         penalized=[n for n, p in template.named_parameters() if id(p) in selected],
+        rates=rates,
     )
 
 

@@ -25,9 +25,20 @@ from torch import Tensor
 KINDS = {"torch.optim.SGD": "sgd", "torch.optim.Adam": "adam", "torch.optim.AdamW": "adamw"}
 
 
-def per_member(values: Tensor, like: Tensor) -> Tensor:
-    """``values`` (K,) shaped to broadcast over ``like`` (K, ...)."""
-    return values.to(like).view(-1, *[1] * (like.ndim - 1))
+def _uniform(values: Tensor) -> float | Tensor:
+    """One Python number when every member has the same value (the update is then the
+    single-model one, in place), else the per-member tensor."""
+    first = float(values[0]) if len(values) else 0.0
+    return first if bool((values == first).all()) else values
+
+
+def _shaped(value: float | Tensor, like: Tensor) -> float | Tensor:
+    """A per-member tensor ``(K,)`` shaped to broadcast over ``like`` ``(K, ...)``."""
+    return value if isinstance(value, float) else value.to(like).view(-1, *[1] * (like.ndim - 1))
+
+
+def _nonzero(value: float | Tensor) -> bool:
+    return value != 0 if isinstance(value, float) else bool((value != 0).any())
 
 
 class StackedOptimizer(torch.optim.Optimizer):
@@ -59,22 +70,22 @@ class StackedOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        lr, decay, momentum = (_uniform(v) for v in (self.lr, self.weight_decay, self.momentum))
         for group in self.param_groups:
             for param in group["params"]:
                 if param.grad is None:
                     continue
-                decay = per_member(self.weight_decay, param) if group["decay"] else None
+                values = [_shaped(v, param) for v in (lr, decay if group["decay"] else 0.0, momentum)]
                 if self.kind == "sgd":
-                    self._sgd(param, param.grad, decay)
+                    self._sgd(param, param.grad, *values)
                 else:
-                    self._adam(param, param.grad, decay)
+                    self._adam(param, param.grad, *values)
         return loss
 
-    def _sgd(self, param: Tensor, grad: Tensor, decay: Tensor | None) -> None:
-        if decay is not None:
+    def _sgd(self, param: Tensor, grad: Tensor, lr, decay, momentum) -> None:
+        if _nonzero(decay):
             grad = grad + decay * param
-        momentum = per_member(self.momentum, param)
-        if bool((self.momentum != 0).any()):
+        if _nonzero(momentum):
             state = self.state[param]
             if "momentum_buffer" not in state:
                 state["momentum_buffer"] = grad.clone()
@@ -82,12 +93,14 @@ class StackedOptimizer(torch.optim.Optimizer):
                 state["momentum_buffer"].mul_(momentum).add_(grad, alpha=1 - self.dampening)
             buffer = state["momentum_buffer"]
             moved = grad + momentum * buffer if self.nesterov else buffer
-            grad = torch.where(momentum != 0, moved, grad)
-        param.sub_(per_member(self.lr, param) * grad)
+            grad = moved if isinstance(momentum, float) else torch.where(momentum != 0, moved, grad)
+        if isinstance(lr, float):
+            param.add_(grad, alpha=-lr)
+        else:
+            param.sub_(lr * grad)
 
-    def _adam(self, param: Tensor, grad: Tensor, decay: Tensor | None) -> None:
-        lr = per_member(self.lr, param)
-        if decay is not None:
+    def _adam(self, param: Tensor, grad: Tensor, lr, decay, momentum) -> None:
+        if _nonzero(decay):
             if self.kind == "adamw":
                 param.mul_(1 - lr * decay)
             else:
@@ -102,9 +115,11 @@ class StackedOptimizer(torch.optim.Optimizer):
         step = state["step"]
         state["exp_avg"].lerp_(grad, 1 - beta1)
         state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        step_size = lr / (1 - beta1**step)
-        denom = (state["exp_avg_sq"].sqrt() / math.sqrt(1 - beta2**step)).add_(self.eps)
-        param.addcdiv_(state["exp_avg"] * -step_size, denom)
+        denom = state["exp_avg_sq"].sqrt().div_(math.sqrt(1 - beta2**step)).add_(self.eps)
+        if isinstance(lr, float):
+            param.addcdiv_(state["exp_avg"], denom, value=-lr / (1 - beta1**step))
+        else:
+            param.addcmul_(state["exp_avg"].div(denom), lr, value=-1 / (1 - beta1**step))
 
     def keep(self, positions: Tensor, replaced: dict[Tensor, Tensor]) -> None:
         """Keep the members at ``positions``: per-member values and state are cut, and each

@@ -60,7 +60,7 @@ def record_member(
             outcomes.write_outcome(member.job_dir, **outcome | failed)
             return {}
         parts.model.to(module.stacked[0].dtype)  # float64 under trainer.precision=64, as the fit ran
-        parts.model.load_state_dict(state.member_state(module.best_states, position))
+        parts.model.load_state_dict(state.member_state(module.best_states, position, parts.model))
         tested_module = RegularizedModule(
             parts.model, parts.regularizer, parts.optimizer, parts.datamodule.task, parts.datamodule.n_outputs
         )

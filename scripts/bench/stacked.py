@@ -1,0 +1,115 @@
+"""Section 5, ``stacked``: ``hydra/launcher=stacked`` against the basic launcher.
+
+- The ablation, side by side in one run: ``experiment=ablation`` over 3 seeds without batch
+  norm (4 regularizers x 3 strengths x 2 dropout rates x 3 seeds = 72 runs; ``--quick``: 8
+  runs of 2 epochs), with each launcher into its own store; wall time, FINISHED runs, and the
+  paired difference of test accuracy per job (stacked - basic) with its 95 % t interval.
+- Per-member cost against K: stacks of K = 1, 8, 32, 72 digits MLPs (seeds 0..K-1,
+  ``regularizer=l1`` as the hand loop) trained in this process; the stack's fit seconds per
+  optimizer step and member, next to the hand-written single-model loop's seconds per step.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import sys
+from pathlib import Path
+
+from bench.children import create_store, run_child
+from bench.common import log
+from bench.stats import median
+
+ABLATION = ["experiment=ablation", "seed=0,1,2", "batchnorm=false"]
+QUICK_ABLATION = ["regularizer=none,l1", "dropout=0,0.3", "seed=0,1", "trainer.max_epochs=2"]
+K_VALUES = (1, 8, 32, 72)
+QUICK_K = (1, 4)
+
+
+def finished_runs(database: Path) -> dict[str, float]:
+    """``reglab.overrides`` tag -> test/acc of every FINISHED child run in the store."""
+    with sqlite3.connect(database) as db:
+        rows = db.execute(
+            "SELECT t.value, m.value FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+            "AND t.key = 'reglab.overrides' JOIN latest_metrics m ON m.run_uuid = r.run_uuid "
+            "AND m.key = 'test/acc' WHERE r.status = 'FINISHED'"
+        ).fetchall()
+    return {_job(tag): value for tag, value in rows}
+
+
+def _job(overrides: str) -> str:
+    """A job's overrides without where it wrote (which differs between the two sweeps)."""
+    return " ".join(o for o in overrides.split() if not o.startswith("paths."))
+
+
+def paired_interval(differences: list[float]) -> tuple[float, float, float]:
+    """Mean and 95 % t interval of paired differences."""
+    from scipy import stats
+
+    n = len(differences)
+    mean = sum(differences) / n
+    sd = math.sqrt(sum((d - mean) ** 2 for d in differences) / (n - 1)) if n > 1 else 0.0
+    half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n) if n > 1 else math.nan
+    return mean, mean - half, mean + half
+
+
+def ablation(grid: list[str], work: Path) -> dict:
+    """The grid with each launcher (basic first), into separate stores."""
+    out = {}
+    for label, launcher in (("basic", []), ("stacked", ["hydra/launcher=stacked"])):
+        output = work / f"stacked_{label}"
+        create_store(output)
+        log(f"stacked: {label} launcher, {' '.join(grid)}")
+        measured = run_child(
+            [sys.executable, "train.py", "-m", *grid, *launcher, f"paths.output_dir={output}"],
+            work,
+            timeout=3600,
+        )
+        out[label] = {"wall_s": measured["wall_s"], "runs": finished_runs(output / "mlflow.db")}
+    basic, stacked = out["basic"]["runs"], out["stacked"]["runs"]
+    common = sorted(set(basic) & set(stacked))
+    diffs = [stacked[k] - basic[k] for k in common]
+    mean, low, high = paired_interval(diffs) if len(diffs) > 1 else (math.nan,) * 3
+    return {
+        "grid": " ".join(grid),
+        "basic_wall_s": out["basic"]["wall_s"],
+        "stacked_wall_s": out["stacked"]["wall_s"],
+        "speedup": out["basic"]["wall_s"] / out["stacked"]["wall_s"],
+        "basic_finished": len(basic),
+        "stacked_finished": len(stacked),
+        "paired_jobs": len(common),
+        "acc_difference": mean,
+        "acc_difference_ci": [low, high],
+    }
+
+
+def per_member_cost(k_values, epochs: int, repeats: int) -> dict:
+    """Per-step, per-member seconds of stacks of K members, and the hand loop's per step."""
+    from bench.loops import hand_loop
+    from reglab.config import compose
+    from reglab.pipeline import prepare
+    from reglab.stacked.api import run_stacked
+
+    base = ["regularizer=l1", "logger=none", "callbacks=none", f"trainer.max_epochs={epochs}"]
+    cfg = compose([*base, "seed=0"])
+    data = prepare(cfg).datamodule
+    hand = [hand_loop(cfg, data, epochs) for _ in range(repeats)]
+    hand_step = median([seconds / steps for seconds, _, steps in hand])
+    steps = hand[0][2]
+    rows = []
+    for k in k_values:
+        fits = []
+        for _ in range(repeats):
+            results = run_stacked([[*base, f"seed={s}"] for s in range(k)], verbose=False)
+            fits.append(results[0]["fit/seconds"])
+        per_member = median(fits) / steps / k
+        rows.append({"members": k, "fit_s": median(fits), "per_member_step_ms": 1e3 * per_member})
+        log(f"stacked: K={k}: {1e3 * per_member:.3f} ms per member step (hand loop {1e3 * hand_step:.3f})")
+    return {"epochs": epochs, "steps": steps, "hand_loop_step_ms": 1e3 * hand_step, "rows": rows}
+
+
+def section_stacked(args, work: Path) -> dict:
+    quick = args.quick
+    out = {"ablation": ablation(QUICK_ABLATION if quick else ABLATION, work)}
+    out["scaling"] = per_member_cost(QUICK_K if quick else K_VALUES, 1 if quick else 3, args.repeats)
+    return out

@@ -1,0 +1,309 @@
+"""The stacked engine (reglab.stacked): its parts against torch's, and a stack's members
+against their sequential runs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from conftest import all_runs, run_cli, store_uri
+
+from reglab.errors import ConfigError
+
+FLOAT64 = ["+trainer.precision=64", "logger=none", "callbacks.early_stopping.patience=2", "optimizer.lr=3e-3"]
+DIFFERING = [  # seed, regularizer, strength and mode differ; patience too
+    ["seed=0", "regularizer=none"],
+    ["seed=1", "regularizer=l1", "regularizer.strength=1e-3", "regularizer.mode=proximal"],
+    ["seed=2", "regularizer=l2", "regularizer.strength=1e-2"],
+    ["seed=3", "regularizer=elastic", "regularizer.strength=3e-3", "callbacks.early_stopping.patience=4"],
+]
+
+
+def members_of(jobs: list[list[str]], output_dir):
+    from reglab.config import compose_with_choices, sync_knobs, validate
+    from reglab.pipeline import prepare
+    from reglab.stacked.members import Member
+
+    members = []
+    for i, overrides in enumerate(jobs):
+        cfg, choices = compose_with_choices([*overrides, "logger=none", f"paths.output_dir={output_dir}"])
+        validate(cfg)
+        sync_knobs(cfg)
+        members.append(Member(i, cfg, overrides, choices, output_dir / str(i), prepare(cfg)))
+    return members
+
+
+# -- parts ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("SGD", {"momentum": [0.0, 0.9, 0.5], "weight_decay": [0.0, 1e-2, 1e-3], "lr": [0.1, 0.05, 0.01]}),
+        ("SGD", {"momentum": [0.9, 0.9, 0.8], "nesterov": True, "lr": [0.1, 0.05, 0.01]}),
+        ("Adam", {"weight_decay": [0.0, 1e-2, 1e-1], "lr": [1e-3, 3e-3, 1e-2]}),
+        ("AdamW", {"weight_decay": [0.0, 1e-2, 1e-1], "lr": [1e-3, 3e-3, 1e-2]}),
+    ],
+)
+def test_stacked_optimizer_steps_each_member_as_torch_optim(name, options):
+    from reglab.stacked.optim import StackedOptimizer
+
+    torch.manual_seed(0)
+    k = 3
+    per_member = {key: value for key, value in options.items() if isinstance(value, list)}
+    shared = {key: value for key, value in options.items() if not isinstance(value, list)}
+    start = torch.randn(k, 4, 5, dtype=torch.float64)
+    stacked = torch.nn.Parameter(start.clone())
+    values = {
+        key: torch.tensor(per_member.get(key, [0.0] * k), dtype=torch.float64)
+        for key in ("lr", "weight_decay", "momentum")
+    }
+    kind = {"SGD": "sgd", "Adam": "adam", "AdamW": "adamw"}[name]
+    stacked_optimizer = StackedOptimizer([{"params": [stacked], "decay": True}], kind, **values, **shared)
+    singles = [torch.nn.Parameter(start[i].clone()) for i in range(k)]
+    optimizers = [
+        getattr(torch.optim, name)([singles[i]], **{key: v[i] for key, v in per_member.items()}, **shared)
+        for i in range(k)
+    ]
+    for _ in range(6):
+        grad = torch.randn(k, 4, 5, dtype=torch.float64)
+        stacked.grad = grad.clone()
+        stacked_optimizer.step()
+        for i in range(k):
+            singles[i].grad = grad[i].clone()
+            optimizers[i].step()
+    for i in range(k):
+        torch.testing.assert_close(stacked.detach()[i], singles[i].detach(), rtol=1e-12, atol=1e-14)
+
+
+def test_member_dropout_has_a_rate_per_member_and_is_identity_in_eval():
+    from torch.func import functional_call, vmap
+
+    from reglab.stacked.dropout import MemberDropout
+
+    torch.manual_seed(0)
+    for channels, shape in ((False, (64, 100)), (True, (64, 32, 10))):
+        layer = MemberDropout(channels)
+        rates = torch.tensor([0.0, 0.3, 0.6], dtype=torch.float64)
+        x = torch.ones(3, *shape)
+
+        def forward(p, x, layer=layer):
+            return functional_call(layer, {"p": p}, (x,))
+
+        out = vmap(forward, randomness="different")(rates, x)
+        dropped = [(out[i] == 0).float().mean().item() for i in range(3)]
+        assert dropped[0] == 0 and torch.equal(out[0], x[0])
+        assert abs(dropped[1] - 0.3) < 0.05 and abs(dropped[2] - 0.6) < 0.05
+        kept = out[2][out[2] != 0]
+        torch.testing.assert_close(kept, torch.full_like(kept, 1 / 0.4))
+        if channels:  # whole channels: every position of a channel is kept or dropped together
+            assert bool(((out[1] == 0).all(dim=2) | (out[1] != 0).all(dim=2)).all())
+        layer.eval()
+        assert torch.equal(vmap(forward, randomness="different")(rates, x), x)
+
+
+@pytest.mark.parametrize("model", ["mlp", "convnet"])
+def test_batched_batch_norm_matches_torch_in_train_and_eval_mode(model, output_dir):
+    """model=mlp: BatchNorm1d; model=convnet on digits' 8 x 8 images: BatchNorm2d (and 1d in
+    its head). Each member's output and running statistics are its own nn.BatchNorm's."""
+    from reglab.stacked.fit import _settings
+    from reglab.stacked.members import build_state
+    from reglab.stacked.module import StackedModule
+    from reglab.stacked.plan import stack_key
+
+    members = members_of([[f"model={model}", "batchnorm=true", f"seed={s}"] for s in range(3)], output_dir)
+    assert len({stack_key(m.cfg) for m in members}) == 1
+    state = build_state(members)
+    module = StackedModule(state, members, _settings(members[0].cfg, "test"))
+    x = torch.stack([m.components.datamodule.tensors["train"][0][:16] for m in members])
+    norm_types = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)
+    norms = [
+        [layer for layer in m.components.model.modules() if isinstance(layer, norm_types)] for m in members
+    ]
+    assert any(isinstance(n, torch.nn.BatchNorm2d) for n in norms[0]) == (model == "convnet")
+    for training in (True, False, True):
+        module.train(training)
+        for m in members:
+            m.components.model.train(training)
+        stacked = module(x)
+        for i, m in enumerate(members):
+            torch.testing.assert_close(stacked[i], m.components.model(x[i]), rtol=1e-5, atol=1e-5)
+    buffers = module.stacked_buffers()
+    for i in range(len(members)):
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            stacked_stats = [b[i] for n, b in buffers.items() if n.endswith(name)]
+            own = [getattr(norm, name) for norm in norms[i]]
+            assert len(stacked_stats) == len(own) >= 1
+            for mine, theirs in zip(stacked_stats, own, strict=True):
+                torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
+        assert int(norms[i][0].num_batches_tracked) == 2
+
+
+def test_plan_groups_jobs_that_differ_in_stackable_knobs(output_dir):
+    from reglab.config import compose
+    from reglab.stacked import plan
+
+    def key(*overrides):
+        return plan.stack_key(compose([*overrides, f"paths.output_dir={output_dir}"]))
+
+    base = key("seed=0", "regularizer=none")
+    assert (
+        key("seed=3", "regularizer=elastic", "regularizer.l1_ratio=0.2", "regularizer.mode=proximal") == base
+    )
+    assert key("dropout=0.3", "optimizer.lr=3e-3", "optimizer.weight_decay=1e-4") == base
+    assert key("batchnorm=true") != base
+    assert key("regularizer=group_lasso") != base
+    assert key("optimizer=sgd") != base
+    assert plan.stacks(["a"] * 10 + ["b"] * 2, max_members=4) == [
+        [0, 1, 2, 3],
+        [4, 5, 6],
+        [7, 8, 9],
+        [10, 11],
+    ]
+    why = plan.why_not_stackable
+    assert why(compose(["+trainer.accumulate_grad_batches=2"])) is not None
+    assert "regularizer" in why(compose(["regularizer._target_=my.Reg"]))
+    assert "optimizer" in why(compose(["optimizer=sgd", "+optimizer.maximize=true"]))
+    assert why(compose(["model=convnet", "callbacks=fixed_budget", "optimizer=adamw"])) is None
+
+
+def test_a_stack_larger_than_memory_is_refused_naming_max_members(output_dir, monkeypatch):
+    from reglab.stacked import fit
+    from reglab.stacked.members import build_state
+
+    members = members_of([[f"seed={s}"] for s in range(2)], output_dir)
+    monkeypatch.setattr(fit, "_available_ram", lambda: 2**20)
+    with pytest.raises(ConfigError, match=r"hydra.launcher.max_members \(now 64\)"):
+        fit.check_memory(build_state(members), members, 64)
+
+
+# -- members against their sequential runs -----------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("batchnorm", [False, True])
+def test_float64_members_have_their_sequential_runs_history_and_test_metrics(batchnorm, output_dir):
+    """>= 4 members differing in seed, regularizer, strength and mode: each member's per-epoch
+    val/loss equals its sequential run's to 1e-6 relative (measured: bit-identical), with the
+    same best and stopped epochs and test metrics."""
+    from reglab.stacked.api import run_stacked
+
+    base = [
+        *FLOAT64,
+        "trainer.max_epochs=14",
+        f"batchnorm={str(batchnorm).lower()}",
+        f"paths.output_dir={output_dir}",
+    ]
+    jobs = [[*base, *job] for job in DIFFERING]
+    stacked = run_stacked(jobs, verbose=False)
+    histories = sorted((output_dir / "api").glob("*/*/*/fit_record.json"))
+    assert len(histories) == len(jobs)
+    import json
+
+    import reglab
+
+    long_enough = 0
+    for job, result, record in zip(jobs, stacked, histories, strict=True):
+        sequential = reglab.run(job, verbose=False)
+        expected, history = sequential.metrics, sequential.history
+        mine = json.loads(record.read_text())["history"]
+        assert set(mine) == set(history)
+        for a, b in zip(mine["val/loss"], history["val/loss"], strict=True):
+            assert a == pytest.approx(b, rel=1e-6)
+        long_enough += len(history["val/loss"]) >= 10
+        for key in ("fit/epochs", "fit/best_epoch", "fit/stopped_early"):
+            assert result[key] == expected[key], key
+        for key, value in expected.items():
+            if key.startswith(("test/", "best/", "gap/")):
+                assert result[key] == pytest.approx(value, rel=1e-6, abs=1e-12), key
+    assert long_enough >= 1 and sum(r["fit/stopped_early"] for r in stacked) >= 2  # stops and leaves
+
+
+@pytest.mark.slow
+def test_with_dropout_members_are_statistically_the_sequential_runs(output_dir):
+    """Dropout masks come from a different stream, so members are compared in distribution:
+    test accuracy over 6 seeds, paired, stacked - sequential."""
+    import reglab
+    from reglab.stacked.api import run_stacked
+
+    base = ["logger=none", "dropout=0.3", "trainer.max_epochs=8", f"paths.output_dir={output_dir}"]
+    jobs = [[*base, f"seed={s}"] for s in range(6)]
+    stacked = [r["test/acc"] for r in run_stacked(jobs, verbose=False)]
+    sequential = [reglab.run(job, verbose=False).metrics["test/acc"] for job in jobs]
+    differences = [a - b for a, b in zip(stacked, sequential, strict=True)]
+    mean = sum(differences) / len(differences)
+    sd = math.sqrt(sum((d - mean) ** 2 for d in differences) / (len(differences) - 1))
+    half = 2.571 * sd / math.sqrt(len(differences))  # t(0.975, 5)
+    assert mean - half <= 0 <= mean + half or abs(mean) < 0.005, (mean, half, stacked, sequential)
+    assert min(stacked) > 0.9
+
+
+# -- the launcher ---------------------------------------------------------------------------------
+def _params(run) -> dict:
+    return {k: v for k, v in run.data.params.items() if not k.startswith("logger.")}
+
+
+@pytest.mark.slow
+def test_stacked_launcher_records_each_member_as_the_basic_launcher_does(tmp_path, monkeypatch):
+    """The same sweep with both launchers: one MLflow child run per job with equal params and
+    metric names, tags reglab.engine / reglab.stack_id on stacked members; a job that cannot
+    stack (accumulate_grad_batches=2) runs on its own in the same sweep; resume skips all."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    grid = ["regularizer=none,l1", "seed=0,1", "+trainer.accumulate_grad_batches=1,2", "trainer.max_epochs=3"]
+    runs = {}
+    for launcher in ("basic", "stacked"):
+        out = tmp_path / launcher
+        out.mkdir()
+        done = run_cli(["-m", *grid, f"hydra/launcher={launcher}"], out)
+        assert done.returncode == 0, done.stderr[-3000:]
+        children = [r for r in all_runs(store_uri(out)) if r.data.tags.get("reglab.kind") != "sweep"]
+        runs[launcher] = {r.data.tags["reglab.overrides"].split(" paths.")[0]: r for r in children}
+        if launcher == "stacked":
+            said = done.stdout + done.stderr
+            assert said.count("runs on its own (not stacked): trainer.accumulate_grad_batches=2") == 4
+            parent = [r for r in all_runs(store_uri(out)) if r.data.tags.get("reglab.kind") == "sweep"][0]
+            assert parent.info.status == "FINISHED"
+    assert set(runs["basic"]) == set(runs["stacked"]) and len(runs["basic"]) == 8
+    for job, basic in runs["basic"].items():
+        stacked = runs["stacked"][job]
+        assert stacked.info.status == basic.info.status == "FINISHED"
+        assert _params(stacked) == _params(basic)
+        assert set(stacked.data.metrics) == set(basic.data.metrics)
+        engine = stacked.data.tags.get("reglab.engine")
+        assert engine == ("stacked" if "accumulate_grad_batches=1" in job else None)
+        assert ("reglab.stack_id" in stacked.data.tags) == (engine == "stacked")
+        assert stacked.data.tags["reglab.config_hash"] == basic.data.tags["reglab.config_hash"]
+    out = tmp_path / "stacked"
+    again = run_cli(["-m", *grid, "hydra/launcher=stacked", "+resume=true"], out)
+    assert again.returncode == 0, again.stderr[-3000:]
+    children = [r for r in all_runs(store_uri(out)) if r.data.tags.get("reglab.kind") != "sweep"]
+    assert len(children) == 8  # nothing trained again
+
+
+@pytest.mark.slow
+def test_stacked_sweep_bad_value_fails_before_training_and_a_diverging_member_fails_alone(output_dir):
+    bad = run_cli(
+        ["-m", "hydra/launcher=stacked", "regularizer=l1", "regularizer.strength=1e-3,-1"], output_dir
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1].startswith("reglab: error: regularizer.strength=-1")
+    runs = all_runs(store_uri(output_dir))
+    assert [r.info.status for r in runs] == ["FAILED"]  # the parent only; no job trained
+    out = output_dir / "diverging"
+    out.mkdir()
+    done = run_cli(
+        [
+            "-m",
+            "hydra/launcher=stacked",
+            "optimizer.lr=1e-3,1e5",
+            "trainer.max_epochs=3",
+            "hydra.launcher.max_members=1",
+        ],
+        out,
+    )
+    assert done.returncode == 1
+    children = {
+        r.data.params["optimizer.lr"]: r for r in all_runs(store_uri(out)) if "optimizer.lr" in r.data.params
+    }
+    assert children["0.001"].info.status == "FINISHED"
+    assert children["100000.0"].info.status == "FAILED"
+    assert "diverged" in children["100000.0"].data.tags["reglab.failure_reason"]
+    stacks = {r.data.tags["reglab.stack_id"] for r in children.values()}
+    assert len(stacks) == 2  # max_members=1: one stack per job
