@@ -77,6 +77,11 @@ def _settings(cfg: DictConfig, stack_id: str) -> StackSettings:
         best_mode="min" if best is None else str(best.get("mode", "min")),
         max_ratio=None if guard is None else float(guard.get("max_ratio", 100.0)),
         optimizer=dict(cfg.optimizer),
+        progress_every=int(
+            (callbacks.get("epoch_summary") or {}).get("every_n_epochs")
+            or cfg.trainer.get("check_val_every_n_epoch")
+            or 1
+        ),
     )
 
 

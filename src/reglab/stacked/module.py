@@ -53,6 +53,7 @@ class StackSettings:
     best_mode: str
     max_ratio: float | None  # DivergenceGuard's (None: no guard)
     optimizer: dict
+    progress_every: int = 1  # epochs between progress lines
 
 
 class StackedModule(L.LightningModule):
@@ -176,7 +177,8 @@ class StackedModule(L.LightningModule):
         if self.settings.max_ratio is not None:
             for p, member in enumerate(self.active):
                 self._check_divergence(member, "train/data_loss", values[p]["train/data_loss"])
-        self._progress()
+        if (self.current_epoch + 1) % self.settings.progress_every == 0:
+            self._progress()
         self._let_stopped_members_leave()
 
     def _member_weights(self, position: int) -> list[Tensor]:
