@@ -192,7 +192,7 @@ def test_float64_members_have_their_sequential_runs_history_and_test_metrics(bat
         f"paths.output_dir={output_dir}",
     ]
     jobs = [[*base, *job] for job in DIFFERING]
-    stacked = run_stacked(jobs, verbose=False)
+    stacked = [r.metrics for r in run_stacked(jobs, verbose=False)]
     histories = sorted((output_dir / "api").glob("*/*/*/fit_record.json"))
     assert len(histories) == len(jobs)
     import json
@@ -225,7 +225,7 @@ def test_with_dropout_members_are_statistically_the_sequential_runs(output_dir):
 
     base = ["logger=none", "dropout=0.3", "trainer.max_epochs=8", f"paths.output_dir={output_dir}"]
     jobs = [[*base, f"seed={s}"] for s in range(6)]
-    stacked = [r["test/acc"] for r in run_stacked(jobs, verbose=False)]
+    stacked = [r.metrics["test/acc"] for r in run_stacked(jobs, verbose=False)]
     sequential = [reglab.run(job, verbose=False).metrics["test/acc"] for job in jobs]
     differences = [a - b for a, b in zip(stacked, sequential, strict=True)]
     mean = sum(differences) / len(differences)
@@ -307,3 +307,28 @@ def test_stacked_sweep_bad_value_fails_before_training_and_a_diverging_member_fa
     assert "diverged" in children["100000.0"].data.tags["reglab.failure_reason"]
     stacks = {r.data.tags["reglab.stack_id"] for r in children.values()}
     assert len(stacks) == 2  # max_members=1: one stack per job
+
+
+@pytest.mark.slow
+def test_with_an_executor_each_stack_is_one_submitted_job(output_dir):
+    """hydra.launcher.executor=local: submitit's local executor runs one task per stack (the
+    same code path as slurm), and every member is still its own FINISHED run."""
+    done = run_cli(
+        [
+            "-m",
+            "hydra/launcher=stacked",
+            "hydra.launcher.executor=local",
+            "hydra.launcher.max_members=2",
+            "regularizer=none,l1",
+            "seed=0,1",
+            "trainer.max_epochs=2",
+        ],
+        output_dir,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    children = [r for r in all_runs(store_uri(output_dir)) if r.data.tags.get("reglab.kind") != "sweep"]
+    assert sorted(r.info.status for r in children) == ["FINISHED"] * 4
+    stacks = {r.data.tags["reglab.stack_id"] for r in children}
+    assert len(stacks) == 2
+    submitted = list(output_dir.glob("multiruns/*/*/.submitit/*_submitted.pkl"))
+    assert len(submitted) == 2  # one task per stack, not per run

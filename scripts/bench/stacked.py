@@ -56,7 +56,7 @@ def paired_interval(differences: list[float]) -> tuple[float, float, float]:
 def ablation(grid: list[str], work: Path) -> dict:
     """The grid with each launcher (basic first), into separate stores."""
     out = {}
-    for label, launcher in (("basic", []), ("stacked", ["hydra/launcher=stacked"])):
+    for label, launcher in (("basic", ["hydra/launcher=basic"]), ("stacked", ["hydra/launcher=stacked"])):
         output = work / f"stacked_{label}"
         create_store(output)
         log(f"stacked: {label} launcher, {' '.join(grid)}")
@@ -101,7 +101,7 @@ def per_member_cost(k_values, epochs: int, repeats: int) -> dict:
         fits = []
         for _ in range(repeats):
             results = run_stacked([[*base, f"seed={s}"] for s in range(k)], verbose=False)
-            fits.append(results[0]["fit/seconds"])
+            fits.append(results[0].metrics["fit/seconds"])
         per_member = median(fits) / steps / k
         rows.append({"members": k, "fit_s": median(fits), "per_member_step_ms": 1e3 * per_member})
         log(f"stacked: K={k}: {1e3 * per_member:.3f} ms per member step (hand loop {1e3 * hand_step:.3f})")

@@ -49,11 +49,11 @@ def train_stack(members: list[Member], stack_id: str, max_members: int) -> list[
         seconds = time.perf_counter() - started
         tester = _trainer(cfg, [], members[0].job_dir.parent / f".stack-{stack_id}")
     except Interrupted as interrupted:
-        _record_all(members, "KILLED", str(interrupted))
+        record_all(members, "KILLED", str(interrupted))
         raise
     except Exception as error:  # every member FAILED with the reason; the sweep goes on
         log.exception("stack %s failed", stack_id)
-        _record_all(members, "FAILED", f"{type(error).__name__}: {error}")
+        record_all(members, "FAILED", f"{type(error).__name__}: {error}")
         return [{} for _ in members]
     from reglab.stacked.records import record_member
 
@@ -116,7 +116,7 @@ def _trainer(cfg: DictConfig, callbacks: list, root) -> object:
     )
 
 
-def _record_all(members: list[Member], status: str, reason: str) -> None:
+def record_all(members: list[Member], status: str, reason: str) -> None:
     for member in members:
         outcomes.write_outcome(
             member.job_dir,

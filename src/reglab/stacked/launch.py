@@ -42,9 +42,17 @@ def task_config(sweep_config: DictConfig) -> DictConfig:
 class StackedSweep:
     """One ``launch`` call of the stacked launcher (see the module docstring)."""
 
-    def __init__(self, hydra_context, task_function: Callable, config: DictConfig, max_members: int) -> None:
+    def __init__(
+        self,
+        hydra_context,
+        task_function: Callable,
+        config: DictConfig,
+        max_members: int,
+        executor: str | None = None,
+        submitit: dict | None = None,
+    ) -> None:
         self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
-        self.max_members = max_members
+        self.max_members, self.executor, self.submitit = max_members, executor, dict(submitit or {})
         self.sweep_dir = Path(str(config.hydra.sweep.dir))
 
     def run(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
@@ -163,14 +171,25 @@ class StackedSweep:
         prefix = manifest.sweep_id if manifest is not None else "stack"
         groups = plan.stacks([key for _, key in prepared], self.max_members)
         log.info("%d jobs in %d stack(s) of at most %d members", len(prepared), len(groups), self.max_members)
-        for number, positions in enumerate(groups, start=1):
-            members = [prepared[p][0] for p in positions]
-            results = self._guarded(
-                lambda members=members, number=number: train_stack(
-                    members, f"{prefix}-{number}", self.max_members
+        stacks = [
+            (f"{prefix}-{n}", [prepared[p][0] for p in positions]) for n, positions in enumerate(groups, 1)
+        ]
+        if self.executor is None:
+            results = [
+                self._guarded(
+                    lambda members=members, stack_id=stack_id: train_stack(
+                        members, stack_id, self.max_members
+                    )
                 )
-            )
-            for member, metrics in zip(members, results, strict=True):
+                for stack_id, members in stacks
+            ]
+        else:
+            from reglab.stacked.submit import submit_stacks
+
+            folder = self.sweep_dir / ".submitit"
+            results = submit_stacks(stacks, self.executor, self.submitit, folder, self.max_members)
+        for (_, members), metrics_of in zip(stacks, results, strict=True):
+            for member, metrics in zip(members, metrics_of, strict=True):
                 ret = member.job_return
                 ret.status, ret.return_value = JobStatus.COMPLETED, metrics.get(OBJECTIVE, math.nan)
                 returns[member.num] = ret

@@ -27,6 +27,8 @@ class Member:
     job_dir: Path
     components: Components
     job_return: Any = None  # Hydra's JobReturn of the job, completed once the stack is trained
+    run_id: str | None = None  # its MLflow run, once recorded
+    history: dict = dataclasses.field(default_factory=dict)  # its per-epoch metrics, once trained
 
     @property
     def dropout(self) -> float:

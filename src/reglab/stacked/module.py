@@ -122,7 +122,7 @@ class StackedModule(L.LightningModule):
         self._views = [[stacked[n].detach()[p] for n in self.penalized] for p in range(len(self.active))]
 
     def on_train_epoch_start(self) -> None:
-        self._train_sums = torch.zeros(len(self.active), 3, dtype=self.stacked[0].dtype)
+        self._train_sums = self.stacked[0].new_zeros(len(self.active), 3)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
@@ -202,7 +202,7 @@ class StackedModule(L.LightningModule):
 
     # -- validation -------------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
-        self._eval_sums = torch.zeros(len(self.active), 2, dtype=self.stacked[0].dtype)
+        self._eval_sums = self.stacked[0].new_zeros(len(self.active), 2)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
@@ -266,8 +266,8 @@ class StackedModule(L.LightningModule):
             self._store_states(improved)
 
     def _store_states(self, positions: list[int]) -> None:
-        index = torch.tensor(positions)
-        members = torch.tensor([self.active[p] for p in positions])
+        index = torch.tensor(positions, device=self.device)
+        members = torch.tensor([self.active[p] for p in positions], device=self.device)
         for name, tensor in self._current_tensors().items():
             self.best_states[name].index_copy_(0, members, tensor.detach().index_select(0, index))
 
@@ -294,7 +294,7 @@ class StackedModule(L.LightningModule):
         if not keep:
             self.trainer.should_stop = True
             return
-        self._cut(torch.tensor(keep))
+        self._cut(torch.tensor(keep, device=self.device))
 
     def finish_members(self, positions: list[int], epochs: int) -> None:
         """Members at ``positions`` stop after ``epochs`` epochs: a member that never

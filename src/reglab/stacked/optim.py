@@ -125,7 +125,7 @@ class StackedOptimizer(torch.optim.Optimizer):
         """Keep the members at ``positions``: per-member values and state are cut, and each
         parameter in ``replaced`` (old -> new, already cut) takes over its state."""
         self.lr, self.weight_decay, self.momentum = (
-            v.index_select(0, positions) for v in (self.lr, self.weight_decay, self.momentum)
+            v.index_select(0, positions.to(v.device)) for v in (self.lr, self.weight_decay, self.momentum)
         )
         for group in self.param_groups:
             group["params"] = [replaced.get(p, p) for p in group["params"]]

@@ -44,8 +44,8 @@ def record_member(
         if member.cfg.logger.enabled:
             tags = {"reglab.engine": "stacked", "reglab.stack_id": module.settings.stack_id}
             tracked = start_tracking(member.cfg, member.overrides, member.choices, tags)
-            outcome["run_id"] = tracked.run_id
-        history = {key: values for key, values in module.histories[position].items()}
+            outcome["run_id"] = member.run_id = tracked.run_id
+        history = member.history = {key: values for key, values in module.histories[position].items()}
         if tracked is not None:
             epochs = module.history_epochs[position]
             tracked.log_metric_rows(
