@@ -66,10 +66,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def replicate_data(example: int, seed: int):
-    """The data module reglab builds for ``data.design=zou_hastie_<example> seed=<seed>``."""
-    from reglab.data.synthetic import SyntheticDataModule
+    """The data module reglab builds for ``data.design=zou_hastie_<example> seed=<seed>``
+    (composed from the shipped config, so that both libraries fit the same samples)."""
+    from reglab.build import instantiate
+    from reglab.config import compose
 
-    data = SyntheticDataModule(design=f"zou_hastie_{example}", seed=seed)
+    cfg = compose(["data=synthetic", f"data.design=zou_hastie_{example}", f"seed={seed}"])
+    data = instantiate(cfg.data, "data")
     data.setup()
     return data
 
@@ -94,7 +97,7 @@ def ista_step(data) -> float:
     """``1 / L`` for the mean squared error with an intercept on the training split."""
     x, _ = arrays(data, "train")
     design = np.hstack([x, np.ones((len(x), 1))])
-    return 1.0 / (2.0 * np.linalg.eigvalsh(design.T @ design / len(x)).max())
+    return float(1.0 / (2.0 * np.linalg.eigvalsh(design.T @ design / len(x)).max()))
 
 
 def reglab_fits(example: int, replicates: list, args) -> list[list[Fit]]:

@@ -332,3 +332,26 @@ def test_with_an_executor_each_stack_is_one_submitted_job(output_dir):
     assert len(stacks) == 2
     submitted = list(output_dir.glob("multiruns/*/*/.submitit/*_submitted.pkl"))
     assert len(submitted) == 2  # one task per stack, not per run
+
+
+def test_run_variations_trains_the_configs_the_overrides_would_compose(output_dir):
+    """A variation sets values in one composed base: the same configs (hashes) and results as
+    composing each job's overrides."""
+    from reglab.pipeline import config_hash
+    from reglab.stacked.api import run_stacked, run_variations
+
+    base = ["logger=none", "trainer.max_epochs=2", "regularizer=elastic", f"paths.output_dir={output_dir}"]
+    varied = [
+        {"seed": 3, "regularizer.strength": 1e-3},
+        {"seed": 4, "regularizer.l1_ratio": 0.2, "dropout": 0.0},
+    ]
+    composed = [
+        ["seed=3", "regularizer.strength=1e-3"],
+        ["seed=4", "regularizer.l1_ratio=0.2", "dropout=0.0"],
+    ]
+    by_values = run_variations(base, varied, verbose=False)
+    by_overrides = run_stacked([[*base, *job] for job in composed], verbose=False)
+    for a, b in zip(by_values, by_overrides, strict=True):
+        assert config_hash(a.config) == config_hash(b.config)
+        assert a.metrics["test/acc"] == b.metrics["test/acc"]
+        assert a.history["val/loss"] == b.history["val/loss"]
