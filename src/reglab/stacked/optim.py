@@ -75,11 +75,11 @@ class StackedOptimizer(torch.optim.Optimizer):
             for param in group["params"]:
                 if param.grad is None:
                     continue
-                values = [_shaped(v, param) for v in (lr, decay if group["decay"] else 0.0, momentum)]
+                step_lr, step_decay = _shaped(lr, param), _shaped(decay if group["decay"] else 0.0, param)
                 if self.kind == "sgd":
-                    self._sgd(param, param.grad, *values)
+                    self._sgd(param, param.grad, step_lr, step_decay, _shaped(momentum, param))
                 else:
-                    self._adam(param, param.grad, *values)
+                    self._adam(param, param.grad, step_lr, step_decay)
         return loss
 
     def _sgd(self, param: Tensor, grad: Tensor, lr, decay, momentum) -> None:
@@ -99,7 +99,7 @@ class StackedOptimizer(torch.optim.Optimizer):
         else:
             param.sub_(lr * grad)
 
-    def _adam(self, param: Tensor, grad: Tensor, lr, decay, momentum) -> None:
+    def _adam(self, param: Tensor, grad: Tensor, lr, decay) -> None:
         if _nonzero(decay):
             if self.kind == "adamw":
                 param.mul_(1 - lr * decay)
