@@ -95,7 +95,7 @@ def test_a_killed_sweep_resumes_with_only_the_missing_configs(output_dir):
     assert sum(o["status"] == "FINISHED" for o in resumed) == 4 - len(finished_before)
 
 
-@pytest.mark.parametrize(("preset", "jobs"), [("ablation", 240), ("lasso_path", 7), ("mnist1d", 16)])
+@pytest.mark.parametrize(("preset", "jobs"), [("ablation", 240), ("lasso_path", 7), ("mnist1d", 80), ("zou_hastie", 1920)])
 def test_sweep_presets_compose_and_size(preset, jobs):
     cfg, choices = compose_with_choices([f"experiment={preset}"])
     assert choices["experiment"] == preset
