@@ -794,3 +794,28 @@ def test_the_report_states_the_answer_first():
     )
     assert "largest difference 0.02 [0.01, 0.03] (dropout=0)" in lines[2]
     assert "better test/loss in 0, worse in 1" in answer_section(effects, "test/loss")[2]
+
+
+def test_a_selection_at_the_grids_end_is_flagged_unless_the_knob_changed_nothing():
+    import pandas as pd
+
+    from reglab.report.tuning import edge_warnings
+
+    selection = pd.DataFrame(
+        {
+            "choice.regularizer": ["l1"] * 3 + ["l2"] * 3 + ["none"] * 3,
+            "seed": [0, 1, 2] * 3,
+            "regularizer.strength": [1e-5, 1e-5, 1e-4, 1e-4, 1e-3, 1e-4, 1e-2, 1e-2, 1e-2],
+            "tied": [False] * 6 + [True] * 3,  # none: every strength scored the same
+        }
+    )
+    lines = edge_warnings(
+        selection,
+        ["regularizer.strength"],
+        ["choice.regularizer"],
+        {"regularizer.strength": [1e-5, 1e-4, 1e-3, 1e-2]},
+    )
+    assert len(lines) == 2 and lines[-1] == ""
+    assert (
+        "regularizer=l1" in lines[0] and "smallest regularizer.strength (1e-05) for 2 of 3 seeds" in lines[0]
+    )

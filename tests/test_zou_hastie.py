@@ -44,3 +44,29 @@ def test_reglab_medians_are_within_10_percent_of_sklearn_on_the_same_replicates(
     for _example, method, paper, ours, theirs, relative in rows:
         assert abs(relative) <= 0.10, (method, ours, theirs)
         assert paper > 0 and ours > 0
+
+
+def test_the_preset_trains_stacked_and_records_the_papers_error(output_dir):
+    """experiment=zou_hastie on one example, 2 replicates and 2 strengths: every run FINISHED,
+    stacked, with the population model error and support recovery recorded."""
+    from conftest import all_runs, run_cli, store_uri
+
+    done = run_cli(
+        [
+            "-m",
+            "experiment=zou_hastie",
+            "data.design=zou_hastie_1",
+            "seed=0,1",
+            "regularizer.strength=0.1,1",
+            "trainer.max_epochs=5",
+            "trainer.check_val_every_n_epoch=5",
+        ],
+        output_dir,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = [r for r in all_runs(store_uri(output_dir)) if r.data.tags.get("reglab.kind") != "sweep"]
+    assert len(runs) == 12 and {r.info.status for r in runs} == {"FINISHED"}
+    for run in runs:
+        assert run.data.tags["reglab.engine"] == "stacked"
+        assert run.data.metrics["test/population_model_error"] > 0
+        assert 0 <= run.data.metrics["test/support_fpr"] <= 1

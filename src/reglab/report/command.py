@@ -148,7 +148,8 @@ def write_report(
     drawn = _draw_figures(context, directory)
     text = redact(document(sweep, metric, columns, summary, differences, chosen, drawn, effects))
     if not selection.empty:
-        headline = "\n".join(tuned_section(selection, knobs, metric, columns))
+        grids = {k: pd.to_numeric(sweep.params[k], errors="coerce").dropna().unique() for k in knobs}
+        headline = "\n".join(tuned_section(selection, knobs, metric, columns, grids))
         first, _, rest = text.partition("## Configurations")
         text = f"{first}{headline}\n## Configurations{rest}"
         selection.to_csv(directory / "tuned_selection.csv", index=False)

@@ -62,6 +62,7 @@ def select_tuned(
             row = dict(zip(columns, key, strict=True)) | {"seed": seed, "run_id": chosen}
             row |= {knob: params.at[chosen, knob] for knob in tuned}
             row |= {selection: scores[chosen], metric: metrics.at[chosen, metric], "candidates": len(runs)}
+            row["tied"] = bool(scores.dropna().nunique() == 1)  # the knob changed nothing (none's strength)
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -86,9 +87,13 @@ def restricted(sweep: Sweep, run_ids) -> Sweep:
     )
 
 
-def tuned_section(selection: pd.DataFrame, tuned: list[str], metric: str, columns: list[str]) -> list[str]:
+def tuned_section(
+    selection: pd.DataFrame, tuned: list[str], metric: str, columns: list[str], grids: dict | None = None
+) -> list[str]:
     """The report's headline: each compared configuration at its tuned point, with the test
-    metric at the selection (mean ± sd over seeds) and the selected values."""
+    metric at the selection (mean ± sd over seeds) and the selected values; with ``grids`` (the
+    values tried per knob) a warning for every configuration that most seeds tuned to an end of
+    its grid, where the optimum may lie outside it."""
     from reglab.report.axes import config_label
     from reglab.report.tables import _format, markdown_table
 
@@ -117,4 +122,29 @@ def tuned_section(selection: pd.DataFrame, tuned: list[str], metric: str, column
         "",
         markdown_table(["configuration", "seeds", f"{metric} at the selection", "selected"], rows),
         "",
+        *edge_warnings(selection, tuned, columns, grids or {}),
     ]
+
+
+def edge_warnings(selection: pd.DataFrame, tuned: list[str], columns: list[str], grids: dict) -> list[str]:
+    """``**At the grid's end**`` lines: configurations whose selection is the smallest or the
+    largest value tried for most seeds (seeds whose candidates all scored the same, as
+    ``regularizer=none`` at every strength, do not count)."""
+    from reglab.report.axes import config_label
+
+    found = []
+    for knob in tuned:
+        values = sorted(grids.get(knob, []))
+        if len(values) < 3:
+            continue
+        for key, group in selection.groupby(columns, sort=False) if columns else [((), selection)]:
+            informative = group[~group.get("tied", False)]
+            for end, name in ((values[0], "smallest"), (values[-1], "largest")):
+                at_end = int((pd.to_numeric(informative[knob], errors="coerce") == end).sum())
+                if len(informative) and at_end > len(informative) / 2:
+                    label = config_label(columns, key if isinstance(key, tuple) else (key,))
+                    found.append(
+                        f"- **At the grid's end**: `{label}` selected the {name} {knob} ({end:g}) for "
+                        f"{at_end} of {len(group)} seeds: the best value may lie beyond the grid; extend it."
+                    )
+    return [*found, ""] if found else []
