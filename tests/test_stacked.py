@@ -187,7 +187,7 @@ def test_float64_members_have_their_sequential_runs_history_and_test_metrics(bat
 
     base = [
         *FLOAT64,
-        "trainer.max_epochs=14",
+        "trainer.max_epochs=12",
         f"batchnorm={str(batchnorm).lower()}",
         f"paths.output_dir={output_dir}",
     ]
