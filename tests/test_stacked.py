@@ -355,3 +355,25 @@ def test_run_variations_trains_the_configs_the_overrides_would_compose(output_di
         assert config_hash(a.config) == config_hash(b.config)
         assert a.metrics["test/acc"] == b.metrics["test/acc"]
         assert a.history["val/loss"] == b.history["val/loss"]
+
+
+@pytest.mark.slow
+def test_float64_regression_members_with_scaled_targets_and_group_lasso_match(output_dir):
+    """Regression (standardized targets: the TargetScale loss per member) and group lasso's
+    proximal block steps: the same histories and test metrics as the sequential runs."""
+    import reglab
+    from reglab.stacked.api import run_stacked
+
+    base = ["data=diabetes", "+trainer.precision=64", "trainer.max_epochs=8", "logger=none"]
+    base.append(f"paths.output_dir={output_dir}")
+    for jobs in (
+        [
+            [*base, "seed=0", "regularizer=l1"],
+            [*base, "seed=1", "regularizer=l2", "regularizer.strength=1e-2"],
+        ],
+        [[*base, "seed=2", "regularizer=group_lasso"], [*base, "seed=3", "regularizer=group_lasso"]],
+    ):
+        for job, stacked in zip(jobs, run_stacked(jobs, verbose=False), strict=True):
+            sequential = reglab.run(job, verbose=False)
+            assert stacked.history["val/loss"] == pytest.approx(sequential.history["val/loss"], rel=1e-6)
+            assert stacked.metrics["test/r2"] == pytest.approx(sequential.metrics["test/r2"], rel=1e-6)
