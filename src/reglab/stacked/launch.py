@@ -106,7 +106,7 @@ class StackedSweep:
             if ret.status == JobStatus.FAILED:
                 error = ret._return_value
                 if isinstance(error, USER_ERRORS):
-                    self._guarded(lambda error=error: _reraise(error))
+                    self._stop_sweep(error)
                 log.error("job %d failed: %s: %s", idx, type(error).__name__, error)
                 outcomes.write_outcome(
                     Path(ret.working_dir),
@@ -130,7 +130,7 @@ class StackedSweep:
     ) -> float | None:
         from reglab.config import group_choices
         from reglab.pipeline import prepare
-        from reglab.sweeps.job import OBJECTIVE, finished_before, with_sweep_identity
+        from reglab.sweeps.job import skip_if_finished, with_sweep_identity
         from reglab.sweeps.manifest import SweepManifest
         from reglab.tracking.redaction import redact_hydra_copies
 
@@ -138,20 +138,9 @@ class StackedSweep:
         job_dir = Path(hydra_cfg.runtime.output_dir)
         redact_hydra_copies(job_dir)
         cfg = with_sweep_identity(cfg, SweepManifest.read(self.sweep_dir))
-        previous = finished_before(cfg)
-        if previous is not None:
-            objective = previous.data.metrics.get(OBJECTIVE, math.nan)
-            log.info("resume: skipping job %d, already FINISHED as run %s", idx, previous.info.run_id)
-            outcomes.write_outcome(
-                job_dir,
-                job=idx,
-                status="SKIPPED",
-                overrides=" ".join(overrides),
-                objective=objective,
-                run_id=previous.info.run_id,
-                reason=None,
-            )
-            return objective
+        skipped = skip_if_finished(cfg, idx, job_dir, overrides)
+        if skipped is not None:
+            return skipped
         components = prepare(cfg)
         choices = group_choices(hydra_cfg.runtime.choices)
         task_overrides = list(hydra_cfg.overrides.task)  # as the basic launcher's job records them
@@ -195,31 +184,25 @@ class StackedSweep:
                 returns[member.num] = ret
 
     def _guarded(self, call: Callable):
-        """``call()``; a user error (a bad value) ends the sweep: its parent run FAILED, one
-        line, exit status 2."""
-        from reglab.entry import exit_on_user_error
-
+        """``call()``; a user error (a bad value) ends the sweep (:meth:`_stop_sweep`)."""
         try:
             return call()
         except USER_ERRORS as error:
-            self._fail_parent(error)
-            with exit_on_user_error():
-                raise
+            self._stop_sweep(error)
 
-    def _fail_parent(self, error: BaseException) -> None:
+    def _stop_sweep(self, error: BaseException) -> None:
+        """The parent run FAILED with ``error``, which ends the command as one line and exit
+        status 2 (:func:`reglab.entry.exit_on_user_error`)."""
+        from reglab.entry import exit_on_user_error
         from reglab.sweeps.manifest import SweepManifest
 
         manifest = SweepManifest.read(self.sweep_dir)
-        if manifest is None or manifest.parent_run_id is None:
-            return
-        from reglab import tracking
+        if manifest is not None and manifest.parent_run_id is not None:
+            from reglab import tracking
 
-        parent = tracking.TrackedRun(
-            tracking.experiment_of(task_config(self.config))[0], manifest.experiment_id
-        )
-        parent.run_id = manifest.parent_run_id
-        parent.fail(error)
-
-
-def _reraise(error: BaseException) -> None:
-    raise error
+            uri = tracking.experiment_of(task_config(self.config))[0]
+            parent = tracking.TrackedRun(uri, manifest.experiment_id)
+            parent.run_id = manifest.parent_run_id
+            parent.fail(error)
+        with exit_on_user_error():
+            raise error

@@ -33,7 +33,16 @@ from torch.func import functional_call, vmap
 
 from reglab.data import CLASSIFICATION
 from reglab.models import TargetScale
-from reglab.module import data_loss, stage_metrics, weight_statistics
+from reglab.module import (
+    EVAL_COUNT,
+    EVAL_LOSS_SUM,
+    TRAIN_CORRECT,
+    TRAIN_COUNT,
+    TRAIN_LOSS_SUM,
+    data_loss,
+    stage_metrics,
+    weight_statistics,
+)
 from reglab.regularizers import select_weights
 from reglab.stacked.members import Member, StackedState
 from reglab.stacked.optim import KINDS, StackedOptimizer
@@ -122,7 +131,7 @@ class StackedModule(L.LightningModule):
         self._views = [[stacked[n].detach()[p] for n in self.penalized] for p in range(len(self.active))]
 
     def on_train_epoch_start(self) -> None:
-        self._train_sums = self.stacked[0].new_zeros(len(self.active), 3)
+        self._train_sums = self.stacked[0].new_zeros(len(self.active), TRAIN_COUNT + 1)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
@@ -130,10 +139,10 @@ class StackedModule(L.LightningModule):
         losses = self.member_losses(output, y)
         n = y.shape[1]
         sums = self._train_sums
-        sums[:, 0] += losses.detach() * n
+        sums[:, TRAIN_LOSS_SUM] += losses.detach() * n
         if self.task == CLASSIFICATION:
-            sums[:, 1] += (output.detach().argmax(dim=2) == y).sum(dim=1)
-        sums[:, 2] += n
+            sums[:, TRAIN_CORRECT] += (output.detach().argmax(dim=2) == y).sum(dim=1)
+        sums[:, TRAIN_COUNT] += n
         if self.current_epoch == 0 and batch_idx == 0:
             for p, value in enumerate(losses.detach().abs().tolist()):
                 self.reference[self.active[p]] = value
@@ -157,19 +166,19 @@ class StackedModule(L.LightningModule):
             self.regularizers[member].after_step(self._views[p], rates[p])
 
     def on_train_epoch_end(self) -> None:
-        means = self._train_sums / self._train_sums[:, 2:]
+        means = self._train_sums / self._train_sums[:, TRAIN_COUNT : TRAIN_COUNT + 1]
         per_member = []
         for p, member in enumerate(self.active):
             regularizer = self.regularizers[member]
             with torch.no_grad():
                 penalty = regularizer.penalty(self._views[p]).to(means)
             metrics = {
-                "train/loss": means[p, 0] + penalty,
-                "train/data_loss": means[p, 0],
+                "train/loss": means[p, TRAIN_LOSS_SUM] + penalty,
+                "train/data_loss": means[p, TRAIN_LOSS_SUM],
                 "train/penalty": penalty,
             }
             if self.task == CLASSIFICATION:
-                metrics["train/acc"] = means[p, 1]
+                metrics["train/acc"] = means[p, TRAIN_CORRECT]
             metrics.update(weight_statistics(self._member_weights(p)))
             metrics.update(regularizer.metrics(self._views[p]))
             per_member.append(metrics)
@@ -202,14 +211,14 @@ class StackedModule(L.LightningModule):
 
     # -- validation -------------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
-        self._eval_sums = self.stacked[0].new_zeros(len(self.active), 2)
+        self._eval_sums = self.stacked[0].new_zeros(len(self.active), EVAL_COUNT + 1)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
         output = self(x)
         losses = self.member_losses(output, y)
-        self._eval_sums[:, 0] += losses.detach() * y.shape[1]
-        self._eval_sums[:, 1] += y.shape[1]
+        self._eval_sums[:, EVAL_LOSS_SUM] += losses.detach() * y.shape[1]
+        self._eval_sums[:, EVAL_COUNT] += y.shape[1]
         for p, member in enumerate(self.active):
             out, target = output[p], y[p]
             if self.task == CLASSIFICATION:
@@ -222,7 +231,7 @@ class StackedModule(L.LightningModule):
         per_member = []
         for p, member in enumerate(self.active):
             metrics = self.val_metrics[member].compute()
-            metrics["val/loss"] = self._eval_sums[p, 0] / self._eval_sums[p, 1]
+            metrics["val/loss"] = self._eval_sums[p, EVAL_LOSS_SUM] / self._eval_sums[p, EVAL_COUNT]
             per_member.append(metrics)
             self.val_metrics[member].reset()
         if self.trainer.sanity_checking:

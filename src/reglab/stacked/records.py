@@ -45,7 +45,7 @@ def record_member(
             tags = {"reglab.engine": "stacked", "reglab.stack_id": module.settings.stack_id}
             tracked = start_tracking(member.cfg, member.overrides, member.choices, tags)
             outcome["run_id"] = member.run_id = tracked.run_id
-        history = member.history = {key: values for key, values in module.histories[position].items()}
+        history = member.history = dict(module.histories[position])
         if tracked is not None:
             epochs = module.history_epochs[position]
             tracked.log_metric_rows(

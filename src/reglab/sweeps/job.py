@@ -74,15 +74,9 @@ def run_sweep_job(
 
         torch.set_num_threads(manifest.threads_per_job)
     try:
-        previous = finished_before(cfg)
-        if previous is not None:
-            objective = previous.data.metrics.get(OBJECTIVE, math.nan)
-            log.info("resume: skipping job %d, already FINISHED as run %s", job, previous.info.run_id)
-            outcomes.write_outcome(
-                job_dir,
-                **outcome | {"status": "SKIPPED", "objective": objective, "run_id": previous.info.run_id},
-            )
-            return objective
+        skipped = skip_if_finished(cfg, job, job_dir, overrides)
+        if skipped is not None:
+            return skipped
         result = _train(cfg, job_dir, overrides, choices)
     except Interrupted as interrupted:  # recorded, and the sweep stops (reglab.entry)
         outcomes.write_outcome(
@@ -119,6 +113,26 @@ def _train(cfg: DictConfig, job_dir: Path, overrides: Sequence[str], choices: di
     components = prepare(cfg)
     import_run_modules(with_mlflow=bool(cfg.logger.enabled))
     return train(cfg, overrides, job_dir, choices, components=components)
+
+
+def skip_if_finished(cfg: DictConfig, job: int, job_dir: Path, overrides: Sequence[str]) -> float | None:
+    """With ``+resume=true``, when the job's config already FINISHED: record it SKIPPED (its
+    outcome file, a log line) and return that run's objective; else ``None``."""
+    previous = finished_before(cfg)
+    if previous is None:
+        return None
+    objective = previous.data.metrics.get(OBJECTIVE, math.nan)
+    log.info("resume: skipping job %d, already FINISHED as run %s", job, previous.info.run_id)
+    outcomes.write_outcome(
+        job_dir,
+        job=job,
+        overrides=" ".join(overrides),
+        status="SKIPPED",
+        objective=objective,
+        run_id=previous.info.run_id,
+        reason=None,
+    )
+    return objective
 
 
 def finished_before(cfg: DictConfig):
