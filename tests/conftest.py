@@ -49,3 +49,8 @@ def all_runs(uri: str):
     client = MlflowClient(tracking_uri=uri)
     experiment_ids = [e.experiment_id for e in client.search_experiments()]
     return client.search_runs(experiment_ids) if experiment_ids else []
+
+
+def child_runs(output_dir: Path):
+    """The job runs of the store in ``output_dir``: every run but sweeps' parent runs."""
+    return [r for r in all_runs(store_uri(output_dir)) if r.data.tags.get("reglab.kind") != "sweep"]

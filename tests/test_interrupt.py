@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, all_runs, store_uri
+from conftest import ROOT, all_runs, child_runs, store_uri
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +70,7 @@ def test_sigint_kills_the_job_and_the_parent_and_prints_the_resume_command(outpu
         [sys.executable, *words], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    children = [r for r in all_runs(store_uri(output_dir)) if r.data.tags.get("reglab.kind") != "sweep"]
+    children = child_runs(output_dir)
     finished = [r.data.params["choice.regularizer"] for r in children if r.info.status == "FINISHED"]
     assert sorted(finished) == ["l1", "l2", "none"]  # none was skipped, not run twice
 

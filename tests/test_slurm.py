@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, all_runs, store_uri
+from conftest import ROOT, all_runs, child_runs, store_uri
 
 pytestmark = [
     pytest.mark.slow,
@@ -149,7 +149,7 @@ def _task_states(slurm: str) -> dict[str, tuple[str, str]]:
 def test_a_failed_run_fails_its_task_and_the_sweep_goes_on(slurm, output_dir):
     status, output = _sweep(["optimizer.lr=1e-3,1e6", "trainer.max_epochs=2"], output_dir, slurm)
     assert status == 1, output[-3000:]
-    children = [r for r in all_runs(store_uri(output_dir)) if r.data.tags.get("reglab.kind") != "sweep"]
+    children = child_runs(output_dir)
     by_lr = {r.data.params["optimizer.lr"]: r.info.status for r in children}
     assert by_lr == {"0.001": "FINISHED", "1000000.0": "FAILED"}
     states = sorted(_task_states(slurm).values())
@@ -181,7 +181,7 @@ def test_a_killed_task_is_recorded_and_resume_submits_only_what_is_left(slurm, o
     assert status == 0, resumed[-3000:]
     assert "resume: 2 of 3 jobs already FINISHED, not submitted" in resumed
     assert resumed.count("\t#") == 1 and "\t#1 : " in resumed  # only the killed job was queued
-    children = [r for r in all_runs(store_uri(output_dir)) if r.data.tags.get("reglab.kind") != "sweep"]
+    children = child_runs(output_dir)
     finished = sorted(r.data.params["trainer.max_epochs"] for r in children if r.info.status == "FINISHED")
     assert finished == ["2", "3", "400"]
     assert "RUNNING" not in {r.info.status for r in all_runs(store_uri(output_dir))}

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from conftest import all_runs, run_cli, store_uri
+from conftest import all_runs, child_runs, run_cli, store_uri
 
 from reglab.errors import ConfigError
 
@@ -253,7 +253,7 @@ def test_stacked_launcher_records_each_member_as_the_basic_launcher_does(tmp_pat
         out.mkdir()
         done = run_cli(["-m", *grid, f"hydra/launcher={launcher}"], out)
         assert done.returncode == 0, done.stderr[-3000:]
-        children = [r for r in all_runs(store_uri(out)) if r.data.tags.get("reglab.kind") != "sweep"]
+        children = child_runs(out)
         runs[launcher] = {r.data.tags["reglab.overrides"].split(" paths.")[0]: r for r in children}
         if launcher == "stacked":
             said = done.stdout + done.stderr
@@ -273,7 +273,7 @@ def test_stacked_launcher_records_each_member_as_the_basic_launcher_does(tmp_pat
     out = tmp_path / "stacked"
     again = run_cli(["-m", *grid, "hydra/launcher=stacked", "+resume=true"], out)
     assert again.returncode == 0, again.stderr[-3000:]
-    children = [r for r in all_runs(store_uri(out)) if r.data.tags.get("reglab.kind") != "sweep"]
+    children = child_runs(out)
     assert len(children) == 8  # nothing trained again
 
 
@@ -326,7 +326,7 @@ def test_with_an_executor_each_stack_is_one_submitted_job(output_dir):
         output_dir,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    children = [r for r in all_runs(store_uri(output_dir)) if r.data.tags.get("reglab.kind") != "sweep"]
+    children = child_runs(output_dir)
     assert sorted(r.info.status for r in children) == ["FINISHED"] * 4
     stacks = {r.data.tags["reglab.stack_id"] for r in children}
     assert len(stacks) == 2

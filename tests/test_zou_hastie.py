@@ -59,7 +59,7 @@ def test_reglab_medians_are_within_10_percent_of_sklearn_on_the_same_replicates(
 def test_the_preset_trains_stacked_and_records_the_papers_error(output_dir):
     """experiment=zou_hastie on one example, 2 replicates and 2 strengths: every run FINISHED,
     stacked, with the population model error and support recovery recorded."""
-    from conftest import all_runs, run_cli, store_uri
+    from conftest import child_runs, run_cli
 
     done = run_cli(
         [
@@ -74,7 +74,7 @@ def test_the_preset_trains_stacked_and_records_the_papers_error(output_dir):
         output_dir,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    runs = [r for r in all_runs(store_uri(output_dir)) if r.data.tags.get("reglab.kind") != "sweep"]
+    runs = child_runs(output_dir)
     assert len(runs) == 12 and {r.info.status for r in runs} == {"FINISHED"}
     for run in runs:
         assert run.data.tags["reglab.engine"] == "stacked"
