@@ -29,6 +29,12 @@ class StackedLauncher(Launcher):
         self.config = self.task_function = self.hydra_context = None
 
     def setup(self, *, hydra_context, task_function, config) -> None:
+        """Also makes the sweep's config loader compose once per set of group choices
+        (:class:`reglab.sweeps.compose.ComposeOnce`), for the sweeper's checks and ours."""
+        from reglab.sweeps.compose import ComposeOnce
+
+        if not isinstance(hydra_context.config_loader, ComposeOnce):
+            hydra_context.config_loader = ComposeOnce(hydra_context.config_loader)
         self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
