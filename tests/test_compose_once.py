@@ -81,3 +81,16 @@ def test_a_bad_key_fails_with_hydras_message(loader_and_master):
         once.load_sweep_config(master, bad)
     assert str(our_error.value) == str(hydra_error.value)
     assert "no_such_key" in str(our_error.value.__cause__ or our_error.value)
+
+
+def test_a_searchpath_override_finds_its_groups(loader_and_master, tmp_path):
+    loader, master = loader_and_master
+    (tmp_path / "regularizer").mkdir()
+    (tmp_path / "regularizer" / "mine.yaml").write_text("_target_: reglab.regularizers.L2\nstrength: 0.25\n")
+    once = ComposeOnce(loader)
+    for seed in (1, 2):
+        job = [f"hydra.searchpath=[file://{tmp_path}]", "regularizer=mine", f"seed={seed}"]
+        expected = OmegaConf.to_container(loader.load_sweep_config(master, job), resolve=False)
+        assert OmegaConf.to_container(once.load_sweep_config(master, job), resolve=False) == expected
+        assert expected["regularizer"]["strength"] == 0.25
+    assert once.compositions == 1

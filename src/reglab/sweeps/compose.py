@@ -36,23 +36,38 @@ class ComposeOnce:
     def __init__(self, loader: Any) -> None:
         self.loader = loader
         self._composed: dict[tuple, DictConfig] = {}
+        self._repositories: dict[tuple, Any] = {}
         self.compositions = 0  # how many jobs Hydra composed from scratch
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("loader", "_composed"):  # not set yet (unpickling)
+        if name.startswith("__") or name in (
+            "loader",
+            "_composed",
+            "_repositories",
+        ):  # not set yet (unpickling)
             raise AttributeError(name)
         return getattr(self.loader, name)
 
+    def _repository(self, config_name: str | None, parsed: list) -> Any:
+        """The config repository Hydra composes a job from: its search path, extended by
+        the job's ``hydra.searchpath`` override if any (one per distinct override)."""
+        searchpath = [o.input_line for o in parsed if o.get_key_element() == "hydra.searchpath"]
+        key = (config_name, *searchpath)
+        if key not in self._repositories:
+            _, repo = self.loader._parse_overrides_and_create_caching_repo(config_name, searchpath)
+            self._repositories[key] = repo
+        return self._repositories[key]
+
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
         """The job's config, as ``loader.load_sweep_config`` composes it."""
+        from hydra.core.override_parser.overrides_parser import OverridesParser
         from hydra.errors import ConfigCompositionException
         from omegaconf.errors import OmegaConfBaseException
 
         hydra_overrides = list(OmegaConf.to_container(master_config.hydra.overrides.hydra))
         config_name = master_config.hydra.job.config_name
-        parsed, repo = self.loader._parse_overrides_and_create_caching_repo(
-            config_name, hydra_overrides + list(sweep_overrides)
-        )
+        parsed = OverridesParser.create().parse_overrides(hydra_overrides + list(sweep_overrides))
+        repo = self._repository(config_name, parsed)
         pairs = list(zip(parsed, _variable(parsed, repo), strict=True))
         signature = (config_name, *(("=", o.key_or_group) if v else o.input_line for o, v in pairs))
         composed = self._composed.get(signature)
