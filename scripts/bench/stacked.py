@@ -3,7 +3,8 @@
 - The ablation, side by side in one run: ``experiment=ablation`` over 3 seeds, 3 of its 4
   strengths, without batch norm (4 regularizers x 3 strengths x 2 dropout rates x 3 seeds =
   72 runs, 30 epochs each; ``--quick``: 8 runs of 2 epochs), with each launcher into its own
-  store; wall time, FINISHED runs, and the paired difference of test accuracy per job (stacked - basic) with its 95 % t interval.
+  store; wall time, FINISHED runs, and the paired difference of test accuracy per job
+  (stacked - basic) with its 95 % t interval.
 - Per-member cost against K: stacks of K = 1, 8, 32, 72 digits MLPs (seeds 0..K-1,
   ``regularizer=l1`` as the hand loop) trained in this process; the stack's fit seconds per
   optimizer step and member, next to the hand-written single-model loop's seconds per step.
