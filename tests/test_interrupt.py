@@ -80,3 +80,46 @@ def test_sigterm_exits_143(output_dir):
     assert done.returncode == 143, done.stdout[-3000:]
     assert "interrupted (SIGTERM)" in done.stdout
     assert {r.info.status for r in all_runs(store_uri(output_dir))} == {"FINISHED", "KILLED"}
+
+
+def test_sigint_during_a_stacked_fit_kills_its_members_and_resume_trains_them(output_dir):
+    """The members of a stack being trained are KILLED (outcome files: they have no MLflow
+    run before they are recorded), the parent is KILLED, nothing is left RUNNING, and the
+    printed command trains them all."""
+    environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    sweep = ["-m", "seed=0,1,2", "model.hidden=[16]", "trainer.max_epochs=300", "hydra/launcher=stacked"]
+    process = subprocess.Popen(
+        [sys.executable, "train.py", *sweep, f"paths.output_dir={output_dir}"],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if re.search(r"stack \S+ epoch 2/300", line):
+            break
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=120)
+    out = "".join(lines) + rest
+    assert process.returncode == 130, out[-3000:]
+    runs = all_runs(store_uri(output_dir))
+    assert [r.info.status for r in runs] == ["KILLED"]  # the parent; members had no run yet
+    assert runs[0].data.tags["reglab.failure_reason"] == "interrupted (SIGINT)"
+    (sweep_dir,) = output_dir.glob("multiruns/*/*")
+    from reglab.sweeps import outcomes
+
+    killed = outcomes.read_outcomes(sweep_dir)
+    assert sorted(o["status"] for o in killed) == ["KILLED"] * 3
+    assert {o["reason"] for o in killed} == {"interrupted (SIGINT)"}
+    words = shlex.split(re.search(r"resume with: python (.*)", out).group(1))
+    resumed = subprocess.run(
+        [sys.executable, *words], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    children = child_runs(output_dir)
+    assert sorted(r.data.params["seed"] for r in children) == ["0", "1", "2"]
+    assert {r.info.status for r in children} == {"FINISHED"}
+    assert {r.data.tags["reglab.engine"] for r in children} == {"stacked"}
