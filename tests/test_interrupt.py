@@ -88,6 +88,7 @@ def test_sigint_during_a_stacked_fit_kills_its_members_and_resume_trains_them(ou
     printed command trains them all."""
     environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     sweep = ["-m", "seed=0,1,2", "model.hidden=[16]", "trainer.max_epochs=300", "hydra/launcher=stacked"]
+    sweep.append("callbacks.early_stopping.patience=2")  # the resumed sweep stops soon
     process = subprocess.Popen(
         [sys.executable, "train.py", *sweep, f"paths.output_dir={output_dir}"],
         cwd=ROOT,

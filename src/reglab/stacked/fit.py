@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 
 from omegaconf import DictConfig
@@ -53,7 +52,7 @@ def train_stack(members: list[Member], stack_id: str, max_members: int) -> list[
         raise
     except Exception as error:  # every member FAILED with the reason; the sweep goes on
         log.exception("stack %s failed", stack_id)
-        record_all(members, "FAILED", f"{type(error).__name__}: {error}")
+        record_all(members, "FAILED", outcomes.error_reason(error))
         return [{} for _ in members]
     from reglab.stacked.records import record_member
 
@@ -119,13 +118,7 @@ def _trainer(cfg: DictConfig, callbacks: list, root) -> object:
 def record_all(members: list[Member], status: str, reason: str) -> None:
     for member in members:
         outcomes.write_outcome(
-            member.job_dir,
-            job=member.num,
-            status=status,
-            overrides=" ".join(member.overrides),
-            objective=math.nan,
-            run_id=None,
-            reason=reason,
+            member.job_dir, job=member.num, status=status, overrides=member.overrides, reason=reason
         )
 
 

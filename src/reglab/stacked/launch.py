@@ -112,10 +112,8 @@ class StackedSweep:
                     Path(ret.working_dir),
                     job=idx,
                     status="FAILED",
-                    overrides=" ".join(overrides),
-                    objective=math.nan,
-                    run_id=None,
-                    reason=f"{type(error).__name__}: {error}",
+                    overrides=overrides,
+                    reason=outcomes.error_reason(error),
                 )
                 ret.status, ret.return_value = JobStatus.COMPLETED, math.nan
                 returns[idx] = ret

@@ -38,7 +38,7 @@ def record_member(
 
     member: Member = module.members[position]
     parts = member.components
-    outcome = {"job": member.num, "overrides": " ".join(member.overrides), "run_id": None, "reason": None}
+    outcome = {"job": member.num, "overrides": member.overrides}
     with run_logging(member.job_dir / "train.log", verbose=False):
         tracked = None
         if member.cfg.logger.enabled:
@@ -56,8 +56,8 @@ def record_member(
             if tracked is not None:
                 tracked.fail(DivergedError(reason))
             log.error("job %d failed: %s", member.num, reason)
-            failed = {"status": "FAILED", "objective": math.nan, "reason": f"DivergedError: {reason}"}
-            outcomes.write_outcome(member.job_dir, **outcome | failed)
+            failed = outcomes.error_reason(DivergedError(reason))
+            outcomes.write_outcome(member.job_dir, **outcome, status="FAILED", reason=failed)
             return {}
         parts.model.to(module.stacked[0].dtype)  # float64 under trainer.precision=64, as the fit ran
         parts.model.load_state_dict(state.member_state(module.best_states, position, parts.model))
@@ -80,7 +80,7 @@ def record_member(
         if tracked is not None:
             tracked.finish()
     objective = metrics.get(OBJECTIVE, math.nan)
-    outcomes.write_outcome(member.job_dir, **outcome | {"status": "FINISHED", "objective": objective})
+    outcomes.write_outcome(member.job_dir, **outcome, status="FINISHED", objective=objective)
     return metrics
 
 

@@ -67,7 +67,7 @@ def run_sweep_job(
     redact_hydra_copies(job_dir)
     manifest = SweepManifest.read(sweep_dir)
     cfg = with_sweep_identity(cfg, manifest)
-    outcome = {"job": job, "overrides": " ".join(overrides), "run_id": None, "reason": None}
+    outcome = {"job": job, "overrides": overrides}
     log.info(progress_line(job, manifest))
     if manifest is not None and manifest.threads_per_job:
         import torch
@@ -79,25 +79,17 @@ def run_sweep_job(
             return skipped
         result = _train(cfg, job_dir, overrides, choices)
     except Interrupted as interrupted:  # recorded, and the sweep stops (reglab.entry)
-        outcomes.write_outcome(
-            job_dir, **outcome | {"status": "KILLED", "objective": math.nan, "reason": str(interrupted)}
-        )
+        outcomes.write_outcome(job_dir, **outcome, status="KILLED", reason=str(interrupted))
         raise
     except Exception as error:  # recorded, and the sweep continues
         if isinstance(error, USER_ERRORS):
             print(f"reglab: error: {error}", file=sys.stderr)
         else:
             log.exception("job %d failed", job)
-        outcomes.write_outcome(
-            job_dir,
-            **outcome
-            | {"status": "FAILED", "objective": math.nan, "reason": f"{type(error).__name__}: {error}"},
-        )
+        outcomes.write_outcome(job_dir, **outcome, status="FAILED", reason=outcomes.error_reason(error))
         return math.nan
     objective = result.metrics.get(OBJECTIVE, math.nan)
-    outcomes.write_outcome(
-        job_dir, **outcome | {"status": "FINISHED", "objective": objective, "run_id": result.run_id}
-    )
+    outcomes.write_outcome(job_dir, **outcome, status="FINISHED", objective=objective, run_id=result.run_id)
     return objective
 
 
@@ -126,11 +118,10 @@ def skip_if_finished(cfg: DictConfig, job: int, job_dir: Path, overrides: Sequen
     outcomes.write_outcome(
         job_dir,
         job=job,
-        overrides=" ".join(overrides),
+        overrides=overrides,
         status="SKIPPED",
         objective=objective,
         run_id=previous.info.run_id,
-        reason=None,
     )
     return objective
 

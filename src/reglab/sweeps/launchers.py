@@ -156,10 +156,9 @@ class ReglabSubmitit:
                 sweep_dir / str(num),
                 job=num,
                 status="SKIPPED",
-                overrides=" ".join(overrides),
+                overrides=overrides,
                 objective=objective,
                 run_id=previous.info.run_id,
-                reason=None,
             )
             skipped[num] = _nan_return(overrides, sweep_dir / str(num), objective)
         if skipped:
@@ -174,9 +173,7 @@ class ReglabSubmitit:
                 job_dir,
                 job=num,
                 status="FAILED",
-                overrides=" ".join(overrides),
-                objective=math.nan,
-                run_id=None,
+                overrides=overrides,
                 reason=f"task {job.job_id} ended without a result (cancelled or killed)",
             )
 

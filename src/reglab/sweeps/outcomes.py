@@ -8,6 +8,8 @@ failed before an MLflow run existed.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,28 @@ OUTCOME_FILE = "outcome.json"
 COLUMNS = ["job", "status", "overrides", "objective", "run_id", "reason"]
 
 
-def write_outcome(job_dir: Path, **fields: Any) -> None:
-    """``<job dir>/outcome.json`` with ``fields`` (secrets in URIs redacted)."""
+def write_outcome(
+    job_dir: Path,
+    *,
+    job: int,
+    status: str,
+    overrides: Sequence[str] = (),
+    objective: float = math.nan,
+    run_id: str | None = None,
+    reason: str | None = None,
+) -> None:
+    """``<job dir>/outcome.json``: the job's number, ``status`` (FINISHED, FAILED, KILLED,
+    SKIPPED), its overrides, objective (NaN unless it has one), MLflow run and the reason it
+    did not finish (secrets in URIs redacted)."""
+    fields = dict(job=job, status=status, overrides=" ".join(overrides), objective=objective)
+    fields |= dict(run_id=run_id, reason=reason)
     job_dir.mkdir(parents=True, exist_ok=True)
     (job_dir / OUTCOME_FILE).write_text(json.dumps(redact_values(fields), default=str))
+
+
+def error_reason(error: BaseException) -> str:
+    """How a failure reads in outcome files and run tags: ``<type>: <message>``."""
+    return f"{type(error).__name__}: {error}"
 
 
 def read_outcomes(sweep_dir: Path) -> list[dict[str, Any]]:
