@@ -296,4 +296,11 @@ def test_quick_benchmark_writes_all_sections(tmp_path):
             assert _finite_positive(row[key]), (row["launcher"], key, row[key])
         assert row["fit_sum_s"] < row["wall_s"]
 
+    stacked = results["stacked"]
+    assert "## 5." in done.stdout and "hand-written stacked loop" in done.stdout
+    assert stacked["ablation"]["stacked_finished"] == stacked["ablation"]["basic_finished"] == 8
+    floor = stacked["floor"]["seconds"]
+    assert all(_finite_positive(floor[k]) for k in ("products", "no_dropout", "dropout"))
+    assert floor["products"] < floor["no_dropout"]  # the loop does the products and more
+
     assert {t["met"] for t in results["targets"]} <= {True, False} and len(results["targets"]) >= 4

@@ -243,6 +243,7 @@ def render_stacked(st: dict) -> list[str]:
         f"test/acc stacked - basic, paired over {ab['paired_jobs']} jobs: {fmt(ab['acc_difference'], 4)} "
         f"(95 % CI [{fmt(low, 4)}, {fmt(high, 4)}])",
         "",
+        *_render_floor(st.get("floor"), ab["basic_wall_s"]),
         f"per-member cost of a stack ({sc['epochs']} epochs, {sc['steps']} steps; hand-written single-model "
         f"loop {fmt(sc['hand_loop_step_ms'])} ms per step):",
         table(
@@ -257,6 +258,27 @@ def render_stacked(st: dict) -> list[str]:
                 for r in sc["rows"]
             ],
         ),
+    ]
+
+
+def _render_floor(floor: dict | None, basic_s: float) -> list[str]:
+    if not floor:
+        return []
+    seconds = floor["seconds"]
+    return [
+        f"4x would need the whole stacked sweep in {fmt(basic_s / 4, 1)} s (the basic launcher's / 4); "
+        f"its training steps alone take {fmt(seconds['dropout'], 1)} s in a hand-written stacked loop:",
+        f"the same stack's training steps in a hand-written stacked loop ({floor['members']} digits MLPs, "
+        f"{floor['steps']} steps; no Lightning, validation, metrics, penalty, MLflow or Hydra):",
+        table(
+            ["what", "seconds"],
+            [
+                [f"matrix products alone ({fmt(floor['products_gflops'], 0)} GFLOP/s)", seconds["products"]],
+                ["hand-written stacked loop, no dropout", seconds["no_dropout"]],
+                ["hand-written stacked loop, half the members dropout 0.3", seconds["dropout"]],
+            ],
+        ),
+        "",
     ]
 
 

@@ -5,6 +5,10 @@
   72 runs, 30 epochs each; ``--quick``: 8 runs of 2 epochs), with each launcher into its own
   store; wall time, FINISHED runs, and the paired difference of test accuracy per job
   (stacked - basic) with its 95 % t interval.
+- The floor of the ablation's stack on this machine: its 600 training steps of 72 digits MLPs
+  (half with dropout 0.3) in a hand-written stacked loop (``vmap`` forward, ``backward``, the
+  stacked Adam; no Lightning, validation, metrics, penalty, MLflow or Hydra), with and without
+  dropout, and the matrix products alone (``torch.bmm``, forward and both backward products).
 - Per-member cost against K: stacks of K = 1, 8, 32, 72 digits MLPs (seeds 0..K-1,
   ``regularizer=l1`` as the hand loop) trained in this process; the stack's fit seconds per
   optimizer step and member, next to the hand-written single-model loop's seconds per step.
@@ -16,6 +20,7 @@ import math
 import sqlite3
 import sys
 from pathlib import Path
+from time import perf_counter
 
 from bench.children import create_store, run_child
 from bench.common import log
@@ -25,6 +30,7 @@ ABLATION = ["experiment=ablation", "seed=0,1,2", "batchnorm=false", "regularizer
 QUICK_ABLATION = ["regularizer=none,l1", "dropout=0,0.3", "seed=0,1", "trainer.max_epochs=2"]
 K_VALUES = (1, 8, 32, 72)
 QUICK_K = (1, 4)
+LAYERS = [(64, 256), (256, 256), (256, 10)]  # the digits MLP's (inputs, outputs) per layer
 
 
 def finished_runs(database: Path) -> dict[str, float]:
@@ -109,8 +115,60 @@ def per_member_cost(k_values, epochs: int, repeats: int) -> dict:
     return {"epochs": epochs, "steps": steps, "hand_loop_step_ms": 1e3 * hand_step, "rows": rows}
 
 
+def stack_floor(members: int, steps: int) -> dict:
+    """Seconds of the ablation's stack trained by a hand-written loop (see the docstring)."""
+    import torch
+    from torch import nn
+    from torch.func import functional_call, vmap
+
+    from reglab.models import MLP
+    from reglab.stacked.dropout import replace_dropouts
+    from reglab.stacked.optim import StackedOptimizer
+
+    def loop(dropout: bool) -> float:
+        torch.manual_seed(0)
+        hidden = [o for _, o in LAYERS[:-1]]
+        model = MLP(LAYERS[0][0], LAYERS[-1][1], hidden=hidden, dropout=0.3 if dropout else 0.0)
+        every_other = torch.tensor([0.3 * (k % 2) for k in range(members)])
+        rates = {name: every_other for name in replace_dropouts(model)}
+        params = {n: nn.Parameter(0.05 * torch.randn(members, *p.shape)) for n, p in model.named_parameters()}
+        forward = vmap(lambda p, b, x: functional_call(model, (p, b), (x,)), randomness="different")
+        lr, zero = (torch.full((members,), v, dtype=torch.float64) for v in (1e-3, 0.0))
+        group = {"params": list(params.values()), "decay": True}
+        optimizer = StackedOptimizer([group], "adam", lr=lr, weight_decay=zero, momentum=zero)
+        x, y = torch.randn(members, 64, 64), torch.randint(0, 10, (members, 64))
+        started = perf_counter()
+        for _ in range(steps):
+            loss = vmap(nn.functional.cross_entropy)(forward(params, rates, x), y).sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return perf_counter() - started
+
+    def products() -> float:
+        weights = [torch.randn(members, i, o) for i, o in LAYERS]
+        inputs = [torch.randn(members, 64, i) for i, _ in LAYERS]
+        grads = [torch.randn(members, 64, o) for _, o in LAYERS]
+        started = perf_counter()
+        for _ in range(steps):
+            for w, x, g in zip(weights, inputs, grads, strict=True):
+                torch.bmm(x, w), torch.bmm(x.transpose(1, 2), g), torch.bmm(g, w.transpose(1, 2))
+        return perf_counter() - started
+
+    flop = steps * sum(3 * 2 * members * 64 * i * o for i, o in LAYERS)  # 3 products of 2 flop a term
+    seconds = {"products": products(), "no_dropout": loop(False), "dropout": loop(True)}
+    log(f"stacked: floor {seconds}")
+    return {
+        "members": members,
+        "steps": steps,
+        "seconds": seconds,
+        "products_gflops": flop / seconds["products"] / 1e9,
+    }
+
+
 def section_stacked(args, work: Path) -> dict:
     quick = args.quick
     out = {"ablation": ablation(QUICK_ABLATION if quick else ABLATION, work)}
+    out["floor"] = stack_floor(4, 20) if quick else stack_floor(72, 600)
     out["scaling"] = per_member_cost(QUICK_K if quick else K_VALUES, 1 if quick else 3, args.repeats)
     return out
