@@ -19,25 +19,33 @@ pytestmark = pytest.mark.slow
 SWEEP = ["-m", "regularizer=none,l1,l2", "trainer.max_epochs=40", "model.hidden=[16]"]
 
 
-def _interrupt_during_job_2(output_dir, signum: int) -> subprocess.CompletedProcess:
+def _interrupt(sweep: list[str], output_dir, signum: int, when) -> subprocess.CompletedProcess:
+    """Start ``train.py`` with ``sweep``; send ``signum`` once ``when(lines so far)`` holds."""
     environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     process = subprocess.Popen(
-        [sys.executable, "train.py", *SWEEP, f"paths.output_dir={output_dir}"],
+        [sys.executable, "train.py", *sweep, f"paths.output_dir={output_dir}"],
         cwd=ROOT,
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    lines, second_job = [], False
-    for line in process.stdout:  # the second job has logged an epoch: it is training now
+    lines = []
+    for line in process.stdout:
         lines.append(line)
-        second_job = second_job or "job 2/3" in line
-        if second_job and re.search(r"epoch \d+/40", line):
+        if when(lines):
             break
     process.send_signal(signum)
     rest, _ = process.communicate(timeout=120)
     return subprocess.CompletedProcess(process.args, process.returncode, "".join(lines) + rest, "")
+
+
+def _interrupt_during_job_2(output_dir, signum: int) -> subprocess.CompletedProcess:
+    def second_job_training(lines: list[str]) -> bool:  # job 2 has logged an epoch
+        started = next((i for i, line in enumerate(lines) if "job 2/3" in line), None)
+        return started is not None and re.search(r"epoch \d+/40", lines[-1]) is not None
+
+    return _interrupt(SWEEP, output_dir, signum, second_job_training)
 
 
 def test_sigint_kills_the_job_and_the_parent_and_prints_the_resume_command(output_dir):
@@ -86,26 +94,10 @@ def test_sigint_during_a_stacked_fit_kills_its_members_and_resume_trains_them(ou
     """The members of a stack being trained are KILLED (outcome files: they have no MLflow
     run before they are recorded), the parent is KILLED, nothing is left RUNNING, and the
     printed command trains them all."""
-    environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     sweep = ["-m", "seed=0,1,2", "model.hidden=[16]", "trainer.max_epochs=300", "hydra/launcher=stacked"]
     sweep.append("callbacks.early_stopping.patience=2")  # the resumed sweep stops soon
-    process = subprocess.Popen(
-        [sys.executable, "train.py", *sweep, f"paths.output_dir={output_dir}"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if re.search(r"stack \S+ epoch 2/300", line):
-            break
-    process.send_signal(signal.SIGINT)
-    rest, _ = process.communicate(timeout=120)
-    out = "".join(lines) + rest
-    assert process.returncode == 130, out[-3000:]
+    done = _interrupt(sweep, output_dir, signal.SIGINT, lambda lines: "epoch 2/300" in lines[-1])
+    assert done.returncode == 130, done.stdout[-3000:]
     runs = all_runs(store_uri(output_dir))
     assert [r.info.status for r in runs] == ["KILLED"]  # the parent; members had no run yet
     assert runs[0].data.tags["reglab.failure_reason"] == "interrupted (SIGINT)"
@@ -115,7 +107,8 @@ def test_sigint_during_a_stacked_fit_kills_its_members_and_resume_trains_them(ou
     killed = outcomes.read_outcomes(sweep_dir)
     assert sorted(o["status"] for o in killed) == ["KILLED"] * 3
     assert {o["reason"] for o in killed} == {"interrupted (SIGINT)"}
-    words = shlex.split(re.search(r"resume with: python (.*)", out).group(1))
+    words = shlex.split(re.search(r"resume with: python (.*)", done.stdout).group(1))
+    environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     resumed = subprocess.run(
         [sys.executable, *words], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600
     )
