@@ -158,8 +158,8 @@ def test_a_failed_run_fails_its_task_and_the_sweep_goes_on(slurm, output_dir):
 
 def test_a_killed_task_is_recorded_and_resume_submits_only_what_is_left(slurm, output_dir):
     sweep = [
-        "trainer.max_epochs=2,400,3",
-        "callbacks.early_stopping.patience=400",
+        "trainer.max_epochs=2,150,3",  # the 150-epoch job is still training when it is killed
+        "callbacks.early_stopping.patience=150",
         "hydra.launcher.array_parallelism=1",
     ]
     process = _sweep(sweep, output_dir, slurm, wait=False)
@@ -183,5 +183,5 @@ def test_a_killed_task_is_recorded_and_resume_submits_only_what_is_left(slurm, o
     assert resumed.count("\t#") == 1 and "\t#1 : " in resumed  # only the killed job was queued
     children = child_runs(output_dir)
     finished = sorted(r.data.params["trainer.max_epochs"] for r in children if r.info.status == "FINISHED")
-    assert finished == ["2", "3", "400"]
+    assert finished == ["150", "2", "3"]
     assert "RUNNING" not in {r.info.status for r in all_runs(store_uri(output_dir))}
