@@ -43,11 +43,10 @@ JOBS = [
 def loader_and_master():
     config_dir = find_config_dir()
     prepare_environment(config_dir)
-    GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
         master = loader.load_configuration(CONFIG_NAME, ["hydra/launcher=stacked"], RunMode.MULTIRUN)
-        yield loader, master
+    return loader, master  # the loader keeps its config repository after Hydra is cleared
 
 
 def test_every_job_gets_hydras_config(loader_and_master):
@@ -94,3 +93,13 @@ def test_a_searchpath_override_finds_its_groups(loader_and_master, tmp_path):
         assert OmegaConf.to_container(once.load_sweep_config(master, job), resolve=False) == expected
         assert expected["regularizer"]["strength"] == 0.25
     assert once.compositions == 1
+
+
+def test_compose_many_gives_each_job_what_compose_with_choices_gives():
+    from reglab.config import compose_many, compose_with_choices
+
+    jobs = [JOBS[0], JOBS[1], JOBS[-2], ["seed=7"], ["data=diabetes", "model=linear", "seed=8"]]
+    for (cfg, choices), job in zip(compose_many(jobs), jobs, strict=True):
+        expected, expected_choices = compose_with_choices(job)
+        assert OmegaConf.to_container(cfg, resolve=False) == OmegaConf.to_container(expected, resolve=False)
+        assert choices == expected_choices

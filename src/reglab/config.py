@@ -57,6 +57,30 @@ def compose_with_choices(overrides: Sequence[str] = ()) -> tuple[DictConfig, dic
     prepare_environment(config_dir)
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         cfg = hydra_compose(config_name=CONFIG_NAME, overrides=list(overrides), return_hydra_config=True)
+    return _task_and_choices(cfg)
+
+
+def compose_many(jobs: Sequence[Sequence[str]]) -> list[tuple[DictConfig, dict[str, str]]]:
+    """:func:`compose_with_choices` of each job (a list of overrides), composing once per set
+    of config-group choices and setting each job's values on a copy
+    (:class:`reglab.sweeps.compose.ComposeOnce`): the same configs at a fraction of the cost
+    when jobs differ in values (``seed=3``, ``regularizer.strength=1e-3``)."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    from reglab.sweeps.compose import ComposeOnce
+
+    config_dir = find_config_dir()
+    prepare_environment(config_dir)
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        loader = ComposeOnce(GlobalHydra.instance().config_loader())
+        master = loader.load_configuration(CONFIG_NAME, [], RunMode.MULTIRUN)
+        return [_task_and_choices(loader.load_sweep_config(master, list(job))) for job in jobs]
+
+
+def _task_and_choices(cfg: DictConfig) -> tuple[DictConfig, dict[str, str]]:
+    """A composed config without its ``hydra`` node, and the option chosen per group."""
     choices = group_choices(cfg.hydra.runtime.choices)
     with open_dict(cfg):
         del cfg["hydra"]
