@@ -28,6 +28,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+_OWN = ("loader", "_composed", "_repositories")
+
 
 class ComposeOnce:
     """A Hydra config loader whose :meth:`load_sweep_config` composes once per signature
@@ -40,11 +42,7 @@ class ComposeOnce:
         self.compositions = 0  # how many jobs Hydra composed from scratch
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in (
-            "loader",
-            "_composed",
-            "_repositories",
-        ):  # not set yet (unpickling)
+        if name.startswith("__") or name in _OWN:  # not set yet: being unpickled
             raise AttributeError(name)
         return getattr(self.loader, name)
 
