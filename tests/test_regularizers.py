@@ -385,3 +385,29 @@ def test_l2_with_data_loss_equals_sgd_weight_decay():
 
     for a, b in zip(penalized_model.parameters(), decayed_model.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-15)
+
+
+def test_stacked_elastic_gradient_gives_each_member_its_own_regularizers_gradient():
+    """add_elastic_gradient over weights stacked on a member axis, with per-member
+    coefficients, equals each member's own regularizer's add_gradient on its slice."""
+    from reglab.regularizers import ElasticNet, add_elastic_gradient
+
+    torch.manual_seed(0)
+    members = [L1(0.3), L2(0.2), ElasticNet(0.5, l1_ratio=0.25), ElasticNet(0.0, l1_ratio=0.5)]
+    stacked = [torch.randn(len(members), 5, 3, dtype=torch.float64), torch.randn(4, 2, 3, 3, 3).double()]
+    for w in stacked:
+        w[0, 0] = 0.0  # sign(0) = 0
+        w.grad = torch.randn_like(w)
+    expected = []
+    for k, regularizer in enumerate(members):
+        slices = [w.detach()[k].clone() for w in stacked]
+        for s, w in zip(slices, stacked, strict=True):
+            s.grad = w.grad[k].clone()
+        regularizer.add_gradient(slices)
+        expected.append([s.grad for s in slices])
+    l1 = torch.tensor([r.strength * r.l1_ratio for r in members], dtype=torch.float64)
+    l2 = torch.tensor([r.strength * (1 - r.l1_ratio) for r in members], dtype=torch.float64)
+    add_elastic_gradient(stacked, l1, l2)
+    for k in range(len(members)):
+        for w, grad in zip(stacked, expected[k], strict=True):
+            torch.testing.assert_close(w.grad[k], grad, rtol=1e-15, atol=1e-15)

@@ -198,17 +198,10 @@ class ElasticNet(Regularizer):
             total = total + 0.5 * (1.0 - self.l1_ratio) * squared_l2
         return self.strength * total
 
-    @torch.no_grad()
     def add_gradient(self, weights: Sequence[Tensor]) -> None:
-        """``grad += strength * (l1_ratio * sign(w) + (1 - l1_ratio) * w)``, fused over the
-        tensors; ``sign(0) = 0``, the sub-gradient autograd takes for ``|w|`` at zero."""
-        grads = _grads(weights)
-        if self.strength == 0 or not weights:
-            return
-        if self.l1_ratio > 0:
-            torch._foreach_add_(grads, torch._foreach_sign(weights), alpha=self.strength * self.l1_ratio)
-        if self.l1_ratio < 1:
-            torch._foreach_add_(grads, weights, alpha=self.strength * (1.0 - self.l1_ratio))
+        """``grad += strength * (l1_ratio * sign(w) + (1 - l1_ratio) * w)``
+        (:func:`add_elastic_gradient`)."""
+        add_elastic_gradient(weights, self.strength * self.l1_ratio, self.strength * (1.0 - self.l1_ratio))
 
     @torch.no_grad()
     def after_step(self, weights: Sequence[Tensor], lr: float) -> None:
@@ -226,6 +219,30 @@ class ElasticNet(Regularizer):
         shrink = 1.0 + lr * self.strength * (1.0 - self.l1_ratio)
         if shrink != 1.0:
             torch._foreach_div_(weights, shrink)
+
+
+@torch.no_grad()
+def add_elastic_gradient(weights: Sequence[Tensor], l1: float | Tensor, l2: float | Tensor) -> None:
+    """``w.grad += l1 * sign(w) + l2 * w`` for every ``w`` (a missing ``.grad`` counts as
+    zero); ``sign(0) = 0``, the sub-gradient autograd takes for ``|w|`` at zero.
+
+    ``l1``, ``l2`` are numbers (one model: two fused passes over the tensors), or tensors of
+    shape ``(K,)`` for weights stacked along a leading member axis of length ``K``: member
+    ``k``'s slice gets its own ``l1[k]``, ``l2[k]`` (a stack of models, :mod:`reglab.stacked`).
+    """
+    grads = _grads(weights)
+    if not weights:
+        return
+    if isinstance(l1, Tensor):
+        for weight, grad in zip(weights, grads, strict=True):
+            shape = (-1, *[1] * (weight.ndim - 1))
+            grad.addcmul_(torch.sign(weight), l1.to(weight).view(shape))
+            grad.addcmul_(weight, l2.to(weight).view(shape))
+        return
+    if l1 != 0:
+        torch._foreach_add_(grads, torch._foreach_sign(weights), alpha=l1)
+    if l2 != 0:
+        torch._foreach_add_(grads, weights, alpha=l2)
 
 
 class L1(ElasticNet):

@@ -6,9 +6,12 @@ the stacked tensors): the forward of each member is the code of :mod:`reglab.mod
 norm keeps each member's running statistics, dropout draws each member's masks at its own
 rate (:class:`~reglab.stacked.dropout.MemberDropout`). The loss is the sum of the members'
 data losses (:func:`reglab.module.data_loss` per member), so each member's gradient is its
-own. Each member's regularizer is its own :mod:`reglab.regularizers` object, applied to its
-slice of the penalized weights: its gradient after backward, its proximal step or
-constraint after the optimizer's step with the member's learning rate.
+own. Each member's regularizer is its own :mod:`reglab.regularizers` object. After backward
+the elastic-net family's gradients (``l1``, ``l2``, ``elastic``) are added for all members
+at once, by :func:`~reglab.regularizers.add_elastic_gradient` (the code of their own
+``add_gradient``) with per-member coefficients; any other penalty's gradient, and every
+proximal step or constraint after the optimizer's step (with the member's learning rate),
+is its regularizer's method applied to the member's slice of the penalized weights.
 
 Per epoch the module records each member's metrics under the names its sequential run
 uses (:mod:`reglab.module`), keeps each member's best-epoch state, and lets the members
@@ -43,7 +46,7 @@ from reglab.module import (
     stage_metrics,
     weight_statistics,
 )
-from reglab.regularizers import select_weights
+from reglab.regularizers import ElasticNet, NoPenalty, add_elastic_gradient, select_weights
 from reglab.stacked.members import Member, StackedState
 from reglab.stacked.optim import KINDS, StackedOptimizer
 
@@ -126,9 +129,29 @@ class StackedModule(L.LightningModule):
 
     def _build_views(self) -> None:
         """Per active member, views of its slice of each penalized weight (what its
-        regularizer sees); rebuilt when the stack is cut."""
+        regularizer sees), and how each member's penalty gradient is added; rebuilt when the
+        stack is cut."""
         stacked = dict(zip(self.param_names, self.stacked, strict=True))
         self._views = [[stacked[n].detach()[p] for n in self.penalized] for p in range(len(self.active))]
+        self._plan_penalty_gradients()
+
+    def _plan_penalty_gradients(self) -> None:
+        """Members whose regularizer adds the elastic net's gradient (``l1``, ``l2``,
+        ``elastic`` in penalty mode) get it in one call over the stacked weights with
+        per-member coefficients (:func:`reglab.regularizers.add_elastic_gradient`, the code
+        their own ``add_gradient`` runs); ``none`` and proximal members add nothing; any
+        other regularizer in the loss is called on its member's slices."""
+        l1, l2, self._looped = [], [], []
+        for p, member in enumerate(self.active):
+            regularizer = self.regularizers[member]
+            method = type(regularizer).add_gradient
+            elastic = regularizer.in_loss and method is ElasticNet.add_gradient
+            l1.append(regularizer.strength * regularizer.l1_ratio if elastic else 0.0)
+            l2.append(regularizer.strength * (1.0 - regularizer.l1_ratio) if elastic else 0.0)
+            if regularizer.in_loss and not elastic and method is not NoPenalty.add_gradient:
+                self._looped.append(p)
+        like = {"dtype": self.stacked[0].dtype, "device": self.stacked[0].device}
+        self._elastic = (torch.tensor(l1, **like), torch.tensor(l2, **like)) if any(l1 + l2) else None
 
     def on_train_epoch_start(self) -> None:
         self._train_sums = self.stacked[0].new_zeros(len(self.active), TRAIN_COUNT + 1)
@@ -150,14 +173,15 @@ class StackedModule(L.LightningModule):
 
     def on_before_optimizer_step(self, optimizer) -> None:
         stacked = dict(zip(self.param_names, self.stacked, strict=True))
-        grads = [stacked[n].grad for n in self.penalized]
-        for p, member in enumerate(self.active):
-            regularizer = self.regularizers[member]
-            if regularizer.in_loss:
-                views = self._views[p]
-                for view, grad in zip(views, grads, strict=True):
-                    view.grad = None if grad is None else grad[p]
-                regularizer.add_gradient(views)
+        weights = [stacked[n] for n in self.penalized]
+        if self._elastic is not None:
+            add_elastic_gradient(weights, *self._elastic)
+        grads = [w.grad for w in weights]
+        for p in self._looped:
+            views = self._views[p]
+            for view, grad in zip(views, grads, strict=True):
+                view.grad = None if grad is None else grad[p]
+            self.regularizers[self.active[p]].add_gradient(views)
 
     def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
