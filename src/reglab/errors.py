@@ -49,3 +49,8 @@ class Interrupted(BaseException):
 
 
 USER_ERRORS = (ConfigError, MissingDataError)
+
+
+def error_reason(error: BaseException) -> str:
+    """How a failure reads in outcome files and run tags: ``<type>: <message>``."""
+    return f"{type(error).__name__}: {error}"

@@ -7,7 +7,7 @@ import time
 
 from omegaconf import DictConfig
 
-from reglab.errors import ConfigError, Interrupted
+from reglab.errors import ConfigError, Interrupted, error_reason
 from reglab.stacked.batches import StackedBatches
 from reglab.stacked.members import Member, StackedState, build_state
 from reglab.stacked.module import StackedModule, StackSettings
@@ -52,7 +52,7 @@ def train_stack(members: list[Member], stack_id: str, max_members: int) -> list[
         raise
     except Exception as error:  # every member FAILED with the reason; the sweep goes on
         log.exception("stack %s failed", stack_id)
-        record_all(members, "FAILED", outcomes.error_reason(error))
+        record_all(members, "FAILED", error_reason(error))
         return [{} for _ in members]
     from reglab.stacked.records import record_member
 

@@ -23,7 +23,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides, run_job
 from omegaconf import DictConfig, open_dict
 
-from reglab.errors import USER_ERRORS
+from reglab.errors import USER_ERRORS, error_reason
 from reglab.stacked import plan
 from reglab.stacked.members import Member
 from reglab.sweeps import outcomes
@@ -113,7 +113,7 @@ class StackedSweep:
                     job=idx,
                     status="FAILED",
                     overrides=overrides,
-                    reason=outcomes.error_reason(error),
+                    reason=error_reason(error),
                 )
                 ret.status, ret.return_value = JobStatus.COMPLETED, math.nan
                 returns[idx] = ret

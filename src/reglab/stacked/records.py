@@ -13,7 +13,7 @@ import logging
 import math
 from pathlib import Path
 
-from reglab.errors import DivergedError
+from reglab.errors import DivergedError, error_reason
 from reglab.fit import FitRecord, record_test
 from reglab.stacked.members import Member, StackedState
 from reglab.stacked.module import DIVERGED, StackedModule
@@ -53,11 +53,11 @@ def record_member(
             )
         reason = module.failure[position] or _not_finite(history)
         if reason is not None:
+            diverged = DivergedError(reason)
             if tracked is not None:
-                tracked.fail(DivergedError(reason))
+                tracked.fail(diverged)
             log.error("job %d failed: %s", member.num, reason)
-            failed = outcomes.error_reason(DivergedError(reason))
-            outcomes.write_outcome(member.job_dir, **outcome, status="FAILED", reason=failed)
+            outcomes.write_outcome(member.job_dir, **outcome, status="FAILED", reason=error_reason(diverged))
             return {}
         parts.model.to(module.stacked[0].dtype)  # float64 under trainer.precision=64, as the fit ran
         parts.model.load_state_dict(state.member_state(module.best_states, position, parts.model))

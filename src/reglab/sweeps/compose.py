@@ -86,16 +86,16 @@ class ComposeOnce:
 
 def _variable(parsed: list, repo: Any) -> list[bool]:
     """Per override: whether it only sets a value that another job may set differently."""
-    plain = [
-        not (o.is_delete() or o.is_add() or o.is_force_add() or o.is_sweep_override())
+    groups = [repo.group_exists(o.key_or_group) for o in parsed]
+    values = [o.key_or_group for o, group in zip(parsed, groups, strict=True) if not group]
+    return [
+        not (group or o.is_delete() or o.is_add() or o.is_force_add() or o.is_sweep_override())
         and o.package is None
         and not o.is_hydra_override()
-        and not repo.group_exists(o.key_or_group)
         and not isinstance(o.value(), dict)
-        for o in parsed
+        and _unrelated(o.key_or_group, values)
+        for o, group in zip(parsed, groups, strict=True)
     ]
-    values = [o.key_or_group for o in parsed if not repo.group_exists(o.key_or_group)]
-    return [p and _unrelated(o.key_or_group, values) for o, p in zip(parsed, plain, strict=True)]
 
 
 def _unrelated(key: str, keys: list[str]) -> bool:

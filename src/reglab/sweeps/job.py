@@ -13,7 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, open_dict
 
-from reglab.errors import USER_ERRORS, ConfigError, Interrupted
+from reglab.errors import USER_ERRORS, ConfigError, Interrupted, error_reason
 from reglab.sweeps import outcomes
 from reglab.sweeps.manifest import SweepManifest
 from reglab.timing import timed
@@ -86,7 +86,7 @@ def run_sweep_job(
             print(f"reglab: error: {error}", file=sys.stderr)
         else:
             log.exception("job %d failed", job)
-        outcomes.write_outcome(job_dir, **outcome, status="FAILED", reason=outcomes.error_reason(error))
+        outcomes.write_outcome(job_dir, **outcome, status="FAILED", reason=error_reason(error))
         return math.nan
     objective = result.metrics.get(OBJECTIVE, math.nan)
     outcomes.write_outcome(job_dir, **outcome, status="FINISHED", objective=objective, run_id=result.run_id)

@@ -38,11 +38,6 @@ def write_outcome(
     (job_dir / OUTCOME_FILE).write_text(json.dumps(redact_values(fields), default=str))
 
 
-def error_reason(error: BaseException) -> str:
-    """How a failure reads in outcome files and run tags: ``<type>: <message>``."""
-    return f"{type(error).__name__}: {error}"
-
-
 def read_outcomes(sweep_dir: Path) -> list[dict[str, Any]]:
     outcomes = [json.loads(p.read_text()) for p in Path(sweep_dir).glob(f"*/{OUTCOME_FILE}")]
     return sorted(outcomes, key=lambda o: int(o["job"]))

@@ -132,10 +132,10 @@ class TrackedRun:
 
     def fail(self, error: BaseException) -> None:
         """Mark the run FAILED (KILLED on interrupt) with the reason as a tag."""
-        from reglab.errors import Interrupted
+        from reglab.errors import Interrupted, error_reason
 
         status = "KILLED" if isinstance(error, (Interrupted, KeyboardInterrupt, SystemExit)) else "FAILED"
-        reason = str(error) if isinstance(error, Interrupted) else f"{type(error).__name__}: {error}"
+        reason = str(error) if isinstance(error, Interrupted) else error_reason(error)
         reason = reason[:MAX_PARAM_LENGTH]
         try:
             self.client.set_tag(self.run_id, "reglab.failure_reason", redact(reason))
