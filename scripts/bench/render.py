@@ -267,9 +267,9 @@ def _render_floor(floor: dict | None, basic_s: float) -> list[str]:
     seconds = floor["seconds"]
     return [
         f"4x would need the whole stacked sweep in {fmt(basic_s / 4, 1)} s (the basic launcher's / 4); "
-        f"its training steps alone take {fmt(seconds['dropout'], 1)} s in a hand-written stacked loop:",
-        f"the same stack's training steps in a hand-written stacked loop ({floor['members']} digits MLPs, "
-        f"{floor['steps']} steps; no Lightning, validation, metrics, penalty, MLflow or Hydra):",
+        f"its training steps alone take {fmt(seconds['dropout'], 1)} s in a hand-written stacked loop "
+        f"({floor['members']} digits MLPs, {floor['steps']} steps; no Lightning, validation, metrics, "
+        "penalty, MLflow or Hydra):",
         table(
             ["what", "seconds"],
             [
