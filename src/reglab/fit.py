@@ -81,7 +81,7 @@ def record_test(
     """The run's final metrics: ``trainer.test``'s (``tested``) and the fit's summary (from
     the :class:`FitRecord` contents ``record``, the tested module and the data), logged to
     ``tracked``; shared by the sequential and the stacked (:mod:`reglab.stacked`) fits."""
-    summary = fit_summary(record["history"])
+    summary = fit_summary(record["history"], record.get("selection"))
     summary["fit/epochs"] = float(record["epochs"])
     summary["fit/stopped_early"] = float(record["stopped_early"])
     summary["fit/seconds"] = fit_seconds
@@ -89,6 +89,7 @@ def record_test(
     if clean is not None:
         summary["test/model_error"] = model_error(module.model, datamodule.tensors["test"][0], clean)
     summary.update(tested_weight_statistics(module))
+    summary.update(replication_sizes(datamodule))
     summary.update(design_recovery(module.model, datamodule))
     if tracked is not None:
         with span("logging"):
@@ -97,6 +98,21 @@ def record_test(
     metrics.update(summary)
     log.info("final metrics: %s", {k: round(v, 4) for k, v in sorted(metrics.items())})
     return metrics
+
+
+def replication_sizes(datamodule) -> dict[str, float]:
+    """What the report's intervals over seeds need to know of the data: ``data/resplit``, 1
+    when a seed re-splits one fixed set of samples (seeds overlap: a corrected resampled t),
+    0 when it draws new samples (independent seeds), and ``data/n_train`` / ``data/n_test``
+    (:mod:`reglab.report.decisions`)."""
+    tensors = getattr(datamodule, "tensors", {})
+    sizes = {
+        f"data/n_{split}": float(len(tensors[split][1])) for split in ("train", "test") if split in tensors
+    }
+    replication = getattr(datamodule, "replication", None)
+    if replication is not None:
+        sizes["data/resplit"] = float(replication == "resplit")
+    return sizes
 
 
 def tested_weight_statistics(module) -> dict[str, float]:
@@ -122,30 +138,65 @@ def _best_checkpoint(callbacks) -> str | None:
 
 
 class FitRecord(Callback):
-    """Writes what the fit learned (per-epoch history, epochs trained, early stop) to a
-    JSON file from the global-zero process, so the launching process gets it back also
-    when the fit ran in spawned workers (``ddp_spawn``), whose module state is not returned."""
+    """Writes what the fit learned (per-epoch history, epochs trained, early stop, which epoch
+    is tested and on which monitor it was chosen) to a JSON file from the global-zero process,
+    so the launching process gets it back also when the fit ran in spawned workers
+    (``ddp_spawn``), whose module state is not returned."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.validation_epochs: list[int] = []
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self.validation_epochs = []
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self.validation_epochs.append(trainer.current_epoch)
 
     def on_fit_end(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero:
             return
         from lightning.pytorch.callbacks import EarlyStopping
 
+        from reglab.best_weights import BestWeights
+
         stopper = next((c for c in trainer.callbacks if isinstance(c, EarlyStopping)), None)
         stopped_early = bool(stopper is not None and stopper.stopped_epoch > 0)
-        self.write(dict(pl_module.history), trainer.current_epoch, stopped_early)
+        best = next((c for c in trainer.callbacks if isinstance(c, BestWeights)), None)
+        selection = tested_selection(
+            self.validation_epochs,
+            best.best_epoch if best is not None else None,
+            best.monitor if best is not None else None,
+            best.mode if best is not None else "min",
+        )
+        self.write(dict(pl_module.history), trainer.current_epoch, stopped_early, selection)
 
-    def write(self, history: dict[str, list[float]], epochs: int, stopped_early: bool) -> dict:
+    def write(
+        self, history: dict[str, list[float]], epochs: int, stopped_early: bool, selection: dict | None = None
+    ) -> dict:
         record = {"history": history, "epochs": epochs, "stopped_early": stopped_early}
+        if selection is not None:
+            record["selection"] = selection
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(record))
         return record
 
     def read(self) -> dict:
         return json.loads(self.path.read_text())
+
+
+def tested_selection(
+    validation_epochs: list[int], best_epoch: int | None, monitor: str | None, mode: str
+) -> dict:
+    """Which weights are tested and by what rule: ``{"monitor", "mode", "epoch",
+    "validation_epochs"}``. With a best-epoch rule (:class:`~reglab.best_weights.BestWeights`)
+    that kept an epoch, its monitor, mode and epoch; otherwise the last weights are tested:
+    the last validated epoch, read on ``val/loss`` (lower is better)."""
+    if monitor is None or best_epoch is None:
+        last = validation_epochs[-1] if validation_epochs else None
+        return {"monitor": "val/loss", "mode": "min", "epoch": last, "validation_epochs": validation_epochs}
+    return {"monitor": monitor, "mode": mode, "epoch": best_epoch, "validation_epochs": validation_epochs}
 
 
 def supported_precision(precision, accelerator) -> str | None:
@@ -158,20 +209,34 @@ def supported_precision(precision, accelerator) -> str | None:
     return "16-mixed"
 
 
-def fit_summary(history: dict[str, list[float]]) -> dict[str, float]:
-    """Best epoch (lowest ``val/loss``, first of ties, as the checkpoint keeps it), its
-    validation loss, and the generalization gap there: ``gap/loss`` = val/loss -
-    train/data_loss and, for classification, ``gap/acc`` = train/acc - val/acc (positive
-    = overfitting; train metrics are epoch means with dropout active)."""
+def fit_summary(history: dict[str, list[float]], selection: dict | None = None) -> dict[str, float]:
+    """The tested epoch and what it scored, and the generalization gap there.
+
+    The tested epoch ``e`` is the one whose weights are tested (``selection``, see
+    :func:`tested_selection`: the best-epoch rule's, else the last); without a ``selection``
+    (a record written before it existed) the epoch of lowest ``val/loss``, first of ties.
+    ``fit/best_epoch`` = e, ``fit/best_val_loss`` = val/loss at e, ``fit/selection_score`` =
+    the selection monitor at e (what a study selects tuned settings on, with the monitor's
+    mode), ``gap/loss`` = val/loss - train/data_loss and, for classification, ``gap/acc`` =
+    train/acc - val/acc at e (positive = overfitting; train metrics are epoch means with
+    dropout active)."""
     val_loss = history.get("val/loss", [])
     if not val_loss:
         return {}
-    best = min(range(len(val_loss)), key=val_loss.__getitem__)
-    summary = {"fit/best_epoch": float(best), "fit/best_val_loss": val_loss[best]}
-    if len(history.get("train/data_loss", [])) > best:
-        summary["gap/loss"] = val_loss[best] - history["train/data_loss"][best]
-    if len(history.get("train/acc", [])) > best and len(history.get("val/acc", [])) > best:
-        summary["gap/acc"] = history["train/acc"][best] - history["val/acc"][best]
+    if selection is None or selection.get("epoch") is None:
+        position = min(range(len(val_loss)), key=val_loss.__getitem__)
+        epoch, monitor = position, "val/loss"
+    else:
+        epoch, monitor = int(selection["epoch"]), selection["monitor"]
+        validated = selection.get("validation_epochs") or list(range(len(val_loss)))
+        position = validated.index(epoch) if epoch in validated else len(val_loss) - 1
+    summary = {"fit/best_epoch": float(epoch), "fit/best_val_loss": val_loss[position]}
+    if len(history.get(monitor, [])) > position:
+        summary["fit/selection_score"] = history[monitor][position]
+    if len(history.get("train/data_loss", [])) > epoch:
+        summary["gap/loss"] = val_loss[position] - history["train/data_loss"][epoch]
+    if len(history.get("train/acc", [])) > epoch and len(history.get("val/acc", [])) > position:
+        summary["gap/acc"] = history["train/acc"][epoch] - history["val/acc"][position]
     return summary
 
 

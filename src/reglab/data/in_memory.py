@@ -96,6 +96,12 @@ class ArrayDataModule:
     optimizer's default step suits them) while predictions and metrics keep the data's units.
     """
 
+    #: How a seed replicates the data, for the report's intervals: ``resplit`` (a seed re-splits
+    #: one fixed set of samples, so training sets of different seeds overlap and the test points
+    #: are shared or overlap: seeds are not independent samples) or ``fresh`` (a seed draws new
+    #: samples from a known population: independent).
+    replication = "resplit"
+
     def __init__(
         self,
         batch_size: int | None = 64,

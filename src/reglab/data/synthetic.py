@@ -197,6 +197,8 @@ class SyntheticDataModule(ArrayDataModule):
     :meth:`setup`, ``coef`` and ``covariance`` hold the true coefficients and ``Sigma``.
     """
 
+    replication = "fresh"  # every split drawn anew from the design's population per seed
+
     def __init__(
         self,
         design: str | None = None,

@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 
 from reglab.errors import DivergedError, error_reason
-from reglab.fit import FitRecord, record_test
+from reglab.fit import FitRecord, record_test, tested_selection
 from reglab.stacked.members import Member, StackedState
 from reglab.stacked.module import DIVERGED, StackedModule
 from reglab.sweeps import outcomes
@@ -64,10 +64,16 @@ def record_member(
         tested_module = RegularizedModule(
             parts.model, parts.regularizer, parts.optimizer, parts.datamodule.task, parts.datamodule.n_outputs
         )
-        record = FitRecord(member.job_dir / "fit_record.json").write(
-            history, module.epochs[position], stopped_early
-        )
         best = module.best_epoch[position]
+        selection = tested_selection(
+            list(module.history_epochs[position].get("val/loss", [])),
+            best,
+            module.settings.best_monitor,
+            module.settings.best_mode,
+        )
+        record = FitRecord(member.job_dir / "fit_record.json").write(
+            history, module.epochs[position], stopped_early, selection
+        )
         node = (member.cfg.get("callbacks") or {}).get("best_weights")
         if node is not None and node.get("save", True) and best is not None:
             folder = Path(node.get("dirpath") or member.job_dir / "checkpoints")
