@@ -3,30 +3,37 @@
 A sweep is a parent run tagged ``reglab.kind = sweep``; its runs are the children tagged
 ``mlflow.parentRunId = <parent>`` or ``reglab.sweep_id = <sweep id>``. A launch started
 with ``+resume=true`` is read together with the earlier launches it resumed (same
-``reglab.sweep_signature``).
+``reglab.sweep_signature``), and with the FINISHED runs its jobs reused instead of training
+them (``reglab.skipped.<job>`` tags of each launch's parent: runs of any sweep).
 """
 
 from __future__ import annotations
 
 import re
+import tempfile
 from dataclasses import dataclass
 
 import pandas as pd
 
 from reglab import tracking
 from reglab.errors import ReportError
+from reglab.sweeps.resume import SKIPPED_TAG
 
 DEFAULT_EXPERIMENT = "reglab"
 MISSING = "-"  # a param a run does not have (regularizer.strength of `none`)
 SWEEP_TAG = "reglab.sweep_id"
 PAGE = 1000
+IDS_PER_SEARCH = 100  # run ids per ``attributes.run_id IN (...)`` filter
 UNWRITABLE = re.compile(r"""['"\\]""")  # characters a LIKE pattern of tag_condition() leaves out
 
 
 @dataclass
 class Sweep:
-    """The runs of one sweep, as frames indexed by run id.
+    """The runs of one sweep, as frames indexed by run id: the runs of its launches and the
+    FINISHED runs (of any sweep) that its jobs reused on ``+resume=true``.
 
+    ``study_id``: the sweep id of the first launch of a chain of resumes (``sweep_id`` when
+    not given), the same for every launch of one study.
     ``runs``: status, start_time, config_hash, failure_reason, run_name.
     ``params``: every param as a string, :data:`MISSING` where a run lacks it.
     ``metrics``: every final (latest) metric, NaN where missing.
@@ -43,10 +50,15 @@ class Sweep:
     metrics: pd.DataFrame
     planned: int | None = None  # jobs the sweep command asked for (the parent's sweep.jobs)
     ran: int | None = None  # configurations with a run, when ``runs`` holds only some of them
+    study_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.study_id is None:
+            self.study_id = self.sweep_id
 
     def never_ran(self) -> int:
         """Jobs of the sweep with no run at all (an interrupted sweep): planned minus the
-        distinct configurations that have a run."""
+        distinct configurations that have a run (reused ones included)."""
         if self.planned is None:
             return 0
         ran = self.ran if self.ran is not None else self.runs.config_hash.nunique(dropna=True)
@@ -161,7 +173,7 @@ def load_sweep(uri: str, experiment: str = DEFAULT_EXPERIMENT, sweep_id: str | N
     parent = _parent(parents, experiment, sweep_id)
     name = parent.data.tags.get(SWEEP_TAG, parent.info.run_id)
     launches = sweep_launches(parents, parent)
-    children = {}
+    children, reused = {}, set()
     for launch in launches:
         found_runs = search_tagged(client, experiment_id, "mlflow.parentRunId", launch.info.run_id)
         if launch.data.tags.get(SWEEP_TAG):
@@ -169,6 +181,9 @@ def load_sweep(uri: str, experiment: str = DEFAULT_EXPERIMENT, sweep_id: str | N
         for run in found_runs:
             if run.data.tags.get("reglab.kind") != "sweep":
                 children.setdefault(run.info.run_id, run)
+        reused |= reused_run_ids(client, launch)
+    for run in runs_by_id(client, experiment_id, sorted(reused - children.keys())):
+        children.setdefault(run.info.run_id, run)
     if not children:
         raise ReportError(f"sweep {name!r} of experiment {experiment!r} has no runs yet")
     planned = parent.data.params.get("sweep.jobs")
@@ -181,6 +196,7 @@ def load_sweep(uri: str, experiment: str = DEFAULT_EXPERIMENT, sweep_id: str | N
         len(launches),
         *_frames(children.values()),
         planned=int(planned) if planned and planned.isdigit() else None,
+        study_id=launches[-1].data.tags.get(SWEEP_TAG, launches[-1].info.run_id),
     )
 
 
@@ -223,6 +239,36 @@ def sweep_launches(parents: list, parent) -> list:
             break
         launches.append(previous)
     return launches
+
+
+def reused_run_ids(client, launch) -> set[str]:
+    """The FINISHED runs that the jobs of ``launch`` (a parent run) skipped to on resume: its
+    ``reglab.skipped.<job>`` tags, completed from the SKIPPED rows of its ``summary/jobs.csv``
+    when they account for fewer jobs than its ``sweep/skipped`` metric (a launch recorded
+    before the tags existed)."""
+    from mlflow.exceptions import MlflowException
+
+    tagged = [v for k, v in launch.data.tags.items() if k.startswith(f"{SKIPPED_TAG}.")]
+    if len(tagged) >= launch.data.metrics.get("sweep/skipped", 0):
+        return set(tagged)
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            path = client.download_artifacts(launch.info.run_id, "summary/jobs.csv", folder)
+        except (MlflowException, OSError):
+            return set(tagged)
+        jobs = pd.read_csv(path, dtype=str)
+    return set(tagged) | set(jobs.loc[jobs.status == "SKIPPED", "run_id"].dropna())
+
+
+def runs_by_id(client, experiment_id: str, run_ids: list[str]) -> list:
+    """The runs of the experiment with these ids (deleted ones, and ids no filter literal can
+    denote, left out)."""
+    literals = [literal for literal in map(quoted, run_ids) if literal is not None]
+    runs = []
+    for start in range(0, len(literals), IDS_PER_SEARCH):
+        chunk = ", ".join(literals[start : start + IDS_PER_SEARCH])
+        runs += search(client, experiment_id, f"attributes.run_id IN ({chunk})")
+    return runs
 
 
 def _frames(runs) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

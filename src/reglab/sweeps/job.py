@@ -109,12 +109,18 @@ def _train(cfg: DictConfig, job_dir: Path, overrides: Sequence[str], choices: di
 
 def skip_if_finished(cfg: DictConfig, job: int, job_dir: Path, overrides: Sequence[str]) -> float | None:
     """With ``+resume=true``, when the job's config already FINISHED: record it SKIPPED (its
-    outcome file, a log line) and return that run's objective; else ``None``."""
+    outcome file, a log line and, in a tracked sweep, the reused run on the parent run:
+    :func:`reglab.sweeps.resume.record_skip`) and return that run's objective; else ``None``."""
     previous = finished_before(cfg)
     if previous is None:
         return None
     objective = previous.data.metrics.get(OBJECTIVE, math.nan)
     log.info("resume: skipping job %d, already FINISHED as run %s", job, previous.info.run_id)
+    if cfg.logger.get("parent_run_id"):
+        from reglab import tracking
+        from reglab.sweeps.resume import record_skip
+
+        record_skip(tracking.experiment_of(cfg)[0], cfg.logger.parent_run_id, job, previous.info.run_id)
     outcomes.write_outcome(
         job_dir,
         job=job,

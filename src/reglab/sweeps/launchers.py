@@ -138,7 +138,7 @@ class ReglabSubmitit:
 
     def _finished(self, numbered: list[tuple[int, Sequence[str]]]) -> dict[int, JobReturn]:
         """Jobs whose config already has a FINISHED run: recorded SKIPPED, not submitted."""
-        from reglab.sweeps.job import OBJECTIVE, finished_before, with_sweep_identity
+        from reglab.sweeps.job import skip_if_finished, with_sweep_identity
         from reglab.sweeps.manifest import SweepManifest
 
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
@@ -148,19 +148,10 @@ class ReglabSubmitit:
             cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
             with open_dict(cfg):
                 del cfg["hydra"]
-            previous = finished_before(with_sweep_identity(cfg, manifest))
-            if previous is None:
-                continue
-            objective = previous.data.metrics.get(OBJECTIVE, math.nan)
-            outcomes.write_outcome(
-                sweep_dir / str(num),
-                job=num,
-                status="SKIPPED",
-                overrides=overrides,
-                objective=objective,
-                run_id=previous.info.run_id,
-            )
-            skipped[num] = _nan_return(overrides, sweep_dir / str(num), objective)
+            cfg = with_sweep_identity(cfg, manifest)
+            objective = skip_if_finished(cfg, num, sweep_dir / str(num), overrides)
+            if objective is not None:
+                skipped[num] = _nan_return(overrides, sweep_dir / str(num), objective)
         if skipped:
             log.info("resume: %d of %d jobs already FINISHED, not submitted", len(skipped), len(numbered))
         return skipped

@@ -1,7 +1,10 @@
-"""``+resume=true``: find what an earlier launch of the same sweep already finished, and
-close what it left RUNNING."""
+"""``+resume=true``: find a FINISHED run of a job's config (in any earlier sweep of the
+experiment), record on the parent run that the job reused it, and close what an earlier
+launch of the same sweep left RUNNING."""
 
 from __future__ import annotations
+
+SKIPPED_TAG = "reglab.skipped"  # <SKIPPED_TAG>.<job> on a sweep's parent run: the run that job reused
 
 
 def kill_abandoned_runs(uri: str, experiment_id: str, sweep_signature: str) -> int:
@@ -32,3 +35,15 @@ def finished_run_with_hash(uri: str, experiment_id: str, config_hash: str):
         max_results=1,
     )
     return runs[0] if runs else None
+
+
+def record_skip(uri: str, parent_run_id: str, job: int, run_id: str) -> None:
+    """Tag the sweep's parent run with the FINISHED run that job ``job`` reused instead of
+    training (``reglab.skipped.<job> = <run id>``): a run of any earlier sweep, which the
+    report counts among this sweep's runs. Written when the job is skipped, so an
+    interrupted launch keeps it too."""
+    from mlflow import MlflowClient
+
+    from reglab.tracking import connection_uri
+
+    MlflowClient(tracking_uri=connection_uri(uri)).set_tag(parent_run_id, f"{SKIPPED_TAG}.{job}", run_id)
