@@ -1,8 +1,9 @@
 """Command line: ``python train.py [overrides]`` / ``reglab-train [overrides]``.
 
 Hydra composes the config from ``conf/``; the job itself is :func:`reglab.pipeline.train`
-(one run) or :func:`reglab.sweeps.job.run_sweep_job` (a job of a ``-m`` sweep). A config
-error ends the process with exit status 2 and one line on stderr.
+(one run, ending with its :func:`~reglab.pipeline.headline` on the console) or
+:func:`reglab.sweeps.job.run_sweep_job` (a job of a ``-m`` sweep). A config error ends the
+process with exit status 2 and one line on stderr.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def _job(cfg: DictConfig) -> float | None:
 
         job = int(hydra_cfg.job.num)
         return run_sweep_job(cfg, job, job_dir, Path(hydra_cfg.sweep.dir), overrides, choices)
-    from reglab.pipeline import prepare, train
+    from reglab.pipeline import headline, prepare, train
     from reglab.sweeps.job import OBJECTIVE
 
     with exit_on_user_error():  # inside the job: Hydra would turn it into a traceback
@@ -49,10 +50,12 @@ def _job(cfg: DictConfig) -> float | None:
             raise
     import_run_modules(with_mlflow=bool(cfg.logger.enabled))
     try:
-        return train(cfg, overrides, job_dir, choices, components=components).metrics.get(OBJECTIVE)
+        result = train(cfg, overrides, job_dir, choices, components=components)
     except DivergedError as error:  # recorded as FAILED with its reason; one line here
         print(f"reglab: run failed: {error}", file=sys.stderr)
         raise SystemExit(1) from None
+    log.info(headline(result))
+    return result.metrics.get(OBJECTIVE)
 
 
 def _remove_job_folder(job_dir: Path, output_dir: Path) -> None:

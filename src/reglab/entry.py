@@ -1,5 +1,6 @@
 """What every command (``train.py``, ``reglab-search``, ``reglab-report``) does around its
-work: start-up without the garbage collector in the way, and user errors as one line.
+work: start-up without the garbage collector in the way, user errors as one line, and
+closing words that say how to see what it recorded (:func:`ui_command`).
 
 Importing torch, lightning (with torch._dynamo, torchmetrics, scipy) and mlflow creates
 about a million long-lived objects. With the collector on, its full passes over them
@@ -105,3 +106,11 @@ def import_run_modules(with_mlflow: bool = True) -> None:
             _import_and_freeze(with_mlflow)
     finally:
         gc.enable()
+
+
+def ui_command(uri: str) -> str:
+    """How to see the MLflow store at ``uri`` in the MLflow UI: a tracking server is its own
+    UI; a database store is served by ``mlflow ui``."""
+    if uri.startswith(("http://", "https://")):
+        return f"open {uri} in a browser"
+    return f"mlflow ui --backend-store-uri {uri}"

@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,12 +44,52 @@ class Result:
     run_dir: Path
     overrides: list[str] = field(default_factory=list)
     history: dict[str, list[float]] = field(default_factory=dict)
+    tracking_uri: str | None = None
 
 
-def run_name(overrides: Sequence[str]) -> str:
-    """``["regularizer=elastic", "dropout=0.3"]`` -> ``"regularizer=elastic,dropout=0.3"``."""
-    shown = [o for o in overrides if not o.lstrip("+~").startswith(("paths.", "hydra."))]
-    return ",".join(shown) or "default"
+# Config keys that say where a job writes, how it is tracked or how a study reads it, not what
+# it computes: left out of its identity (config_hash) and of its run name.
+NOT_IDENTITY = ("paths", "logger", "resume", "study")
+HEADLINE_METRICS = ("test/acc", "test/r2", "test/mse")  # classification: acc; regression: r2, mse
+
+
+def run_name(overrides: Sequence[str], groups: Collection[str] = ()) -> str:
+    """The MLflow run name: the overrides that identify the run, config-group choices
+    (``groups``, e.g. ``regularizer``) first, each path-valued one by its file name:
+    ``["data.path=/d/f.csv", "dropout=0.3", "regularizer=l1"]`` ->
+    ``"regularizer=l1,data.path=f.csv,dropout=0.3"``. Where the job writes or is tracked
+    (``paths.*``, ``logger.*``, ``hydra.*``, ...: :data:`NOT_IDENTITY`) is left out."""
+    shown = []
+    for override in overrides:
+        key, equals, value = override.partition("=")
+        bare = key.lstrip("+~")
+        if bare.split(".")[0].split("/")[0] in (*NOT_IDENTITY, "hydra"):
+            continue
+        if bare not in groups and "/" in value and not value.startswith(("[", "{")):
+            value = value.strip("'\"").rstrip("/").rsplit("/", 1)[-1]
+        shown.append((bare not in groups, f"{key}{equals}{value}"))
+    return ",".join(text for _, text in sorted(shown, key=lambda item: item[0])) or "default"
+
+
+def headline(result: Result) -> str:
+    """The last words of a single run on the console: the test metrics that matter, the
+    tested (best) epoch of those trained, the run folder, the MLflow run and how to see it."""
+    from reglab.entry import ui_command
+
+    metrics = result.metrics
+    shown = ", ".join(f"{k} {metrics[k]:.4g}" for k in HEADLINE_METRICS if k in metrics) or "no test metric"
+    best, epochs = metrics.get("fit/best_epoch"), metrics.get("fit/epochs")
+    if best is not None and epochs is not None:  # fit/best_epoch counts from 0, the epoch lines from 1
+        stopped = ", stopped early" if metrics.get("fit/stopped_early") else ""
+        shown += f" (best epoch {int(best) + 1} of {int(epochs)} trained{stopped})"
+    lines = [f"done: {shown}", f"  run folder: {result.run_dir}"]
+    if result.run_id is None:
+        lines.append("  MLflow: not tracked (logger.enabled=false)")
+    else:
+        experiment = result.config.logger.experiment_name
+        lines.append(f"  MLflow run: {result.run_id} (experiment {experiment})")
+        lines.append(f"  browse: {ui_command(result.tracking_uri)}")
+    return "\n".join(lines)
 
 
 def run(overrides: Sequence[str] = (), callbacks: Sequence = (), verbose: bool = True) -> Result:
@@ -57,8 +97,8 @@ def run(overrides: Sequence[str] = (), callbacks: Sequence = (), verbose: bool =
 
     ``callbacks`` are extra Lightning callbacks (e.g. a search's pruning callback). The run's
     folder is ``<paths.output_dir>/api/<date>/<time>/`` with its ``train.log``, as the CLI's
-    runs have; with ``verbose`` the per-epoch progress lines also go to stderr (unless
-    logging is already configured to show them).
+    runs have; with ``verbose`` the per-epoch progress lines and the :func:`headline` also go
+    to stderr (unless logging is already configured to show them).
 
     >>> result = reglab.run(["regularizer=l1", "trainer.max_epochs=5"])
     >>> result.metrics["test/acc"], result.run_id
@@ -67,7 +107,9 @@ def run(overrides: Sequence[str] = (), callbacks: Sequence = (), verbose: bool =
     stamp = datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
     run_dir = Path(cfg.paths.output_dir) / "api" / stamp
     with run_logging(run_dir / "train.log", verbose):
-        return train(cfg, list(overrides), run_dir, choices, callbacks)
+        result = train(cfg, list(overrides), run_dir, choices, callbacks)
+        log.info(headline(result))
+    return result
 
 
 @contextlib.contextmanager
@@ -162,6 +204,7 @@ def train(
         run_dir=run_dir,
         overrides=list(overrides),
         history=FitRecord(run_dir / "fit_record.json").read()["history"],
+        tracking_uri=tracked.uri if tracked else None,
     )
 
 
@@ -170,7 +213,7 @@ def config_hash(cfg: DictConfig) -> str:
     (``paths``), how it is tracked (``logger``) or how a study reads it (``study``). Equal
     hashes, equal results."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    for key in ("paths", "logger", "resume", "study"):
+    for key in NOT_IDENTITY:
         resolved.pop(key, None)
     text = json.dumps(resolved, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -196,7 +239,7 @@ def start_tracking(
     commit = tracking.git_commit(cfg.paths.root_dir)
     if commit:
         tags["mlflow.source.git.commit"] = commit
-    tracked.start(run_name(overrides), tags)
+    tracked.start(run_name(overrides, choices), tags)
     try:
         resolved = tracking.portable_paths(OmegaConf.to_container(cfg, resolve=True), cfg.paths.root_dir)
         params = tracking.flatten_config({k: v for k, v in resolved.items() if k != "paths"})

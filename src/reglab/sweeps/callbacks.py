@@ -5,9 +5,10 @@ once its objects are built, so a failed start leaves no store). For a ``-m`` swe
 before any job starts, :class:`SweepTracking` creates the store, the experiment and a
 *parent* MLflow run, and writes the sweep's manifest
 (:mod:`reglab.sweeps.manifest`) to the sweep folder, from which every job learns its
-parent run and experiment. When the sweep ends it writes the sweep's summary to the
-parent run, sets the parent's status from its children and exits non-zero if any job
-failed.
+parent run and experiment. When the sweep ends it writes the sweep's summary and report to
+the parent run, sets the parent's status from its children, ends the console with the
+counts, the report's Answer and where to look (report folder, parent run, MLflow UI), and
+exits non-zero if any job failed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from reglab.entry import on_interrupt
+from reglab.entry import on_interrupt, ui_command
 from reglab.errors import Interrupted
 from reglab.sweeps import manifest as manifests
 from reglab.sweeps import outcomes
@@ -118,6 +119,7 @@ class SweepTracking(Callback):
         failed = [o for o in results if o["status"] == "FAILED"]
         skipped = sum(o["status"] == "SKIPPED" for o in results)
         elapsed = time.time() - self.manifest.started
+        report, problem = None, None
         if self.parent is not None:
             table = outcomes.outcome_table(results)
             self.parent.log_text(table.to_csv(index=False), "summary/jobs.csv")
@@ -130,9 +132,14 @@ class SweepTracking(Callback):
                     "sweep/seconds": elapsed,
                 }
             )
-            self._attach_report()
+            try:
+                report = self._attach_report()
+            except Exception as error:  # a report problem must not hide the sweep's outcome
+                problem = f"sweep report not written: {error}"
             status = "FAILED" if failed or len(results) < self.manifest.size else "FINISHED"
             self.parent.client.set_terminated(self.parent.run_id, status)
+        for outcome in failed:
+            log.error("failed job %s (%s): %s", outcome["job"], outcome["overrides"], outcome["reason"])
         log.info(
             "sweep done in %.0fs: %d jobs, %d finished, %d skipped, %d failed",
             elapsed,
@@ -141,19 +148,32 @@ class SweepTracking(Callback):
             skipped,
             len(failed),
         )
-        for outcome in failed:
-            log.error("failed job %s (%s): %s", outcome["job"], outcome["overrides"], outcome["reason"])
+        if problem is not None:
+            log.warning(problem)
+        if self.parent is not None:
+            log.info("\n".join(self._where_to_look(report)))
         if failed:
             raise SystemExit(1)
 
-    def _attach_report(self) -> None:
-        """Tables and figures of the sweep (:mod:`reglab.report`) as parent-run artifacts."""
+    def _where_to_look(self, report) -> list[str]:
+        """The sweep's last console lines after its counts: the Answer of its ``report``
+        (when written), the report's folder, the parent run and how to open it in the UI."""
+        lines = []
+        if report is not None:
+            from reglab.report.publish import NO_ANSWER, answer_lines
+
+            answer = answer_lines(report.markdown) or [NO_ANSWER]
+            lines += ["Answer:", *(f"  {line}" for line in answer), f"report: {report.directory}"]
+        lines.append(f"MLflow parent run: {self.parent.run_id} (sweep-{self.manifest.sweep_id})")
+        lines.append(f"browse: {ui_command(self.parent.uri)}")
+        return lines
+
+    def _attach_report(self):
+        """Tables and figures of the sweep (:mod:`reglab.report`) as parent-run artifacts; the
+        :class:`~reglab.report.Report` (``None`` when the report's modules are not installed)."""
         try:
             from reglab.report import write_report
         except ImportError:
-            return
-        try:
-            with span("sweep report"):
-                write_report(self.parent.uri, sweep_id=self.manifest.sweep_id)
-        except Exception as error:  # a report problem must not hide the sweep's outcome
-            log.warning("sweep report not written: %s", error)
+            return None
+        with span("sweep report"):
+            return write_report(self.parent.uri, sweep_id=self.manifest.sweep_id)
