@@ -140,15 +140,20 @@ def test_summary_is_mean_and_std_over_seeds_of_the_finished_runs(store, written)
 def test_paired_differences_are_per_seed_differences_with_a_t_interval(store, written):
     runs = _frame(store[3]).set_index(["regularizer", "dropout", "seed"])["test/acc"]
     table = pd.read_csv(written / "paired_differences.csv")
-    assert list(zip(table.regularizer, table.dropout, strict=True)) == [("l2", 0), ("l2", 0.3)]
+    assert list(table.config) == ["regularizer=l2, dropout=0", "regularizer=l2, dropout=0.3"]
     for _, row in table.iterrows():
+        row.dropout = float(row.config.rsplit("=", 1)[1])
         expected = [runs["l2", row.dropout, seed] - runs["none", row.dropout, seed] for seed in (1, 2)]
         assert json.loads(row.seeds) == [1, 2] and row.n == 2
         np.testing.assert_allclose(json.loads(row.differences), expected, atol=1e-12)
-        mean, half = np.mean(expected), stats.t.ppf(0.975, 1) * np.std(expected, ddof=1) / math.sqrt(2)
+        level = row.ci_level  # the Holm-consistent level: 1 - 0.05 * p / p_Holm
+        assert level == pytest.approx(1 - 0.05 * row.p / row.p_holm)
+        se = np.std(expected, ddof=1) * math.sqrt(1 / 2 + row.ratio)  # corrected: seeds re-split digits
+        mean, half = np.mean(expected), stats.t.ppf(0.5 + level / 2, 1) * se
+        assert row.method == "corrected resampled t (Nadeau & Bengio 2003)"
         assert row.mean_difference == pytest.approx(mean, abs=1e-12)
-        assert (row.ci95_low, row.ci95_high) == pytest.approx((mean - half, mean + half), abs=1e-12)
-        assert row.baseline == f"regularizer=none, dropout={row.dropout:g}"
+        assert (row.ci_low, row.ci_high) == pytest.approx((mean - half, mean + half), abs=1e-12)
+        assert row.reference == f"regularizer=none, dropout={row.dropout:g}"
 
 
 @pytest.mark.slow
@@ -196,12 +201,12 @@ def test_a_missing_store_is_an_error_and_is_not_created(tmp_path, capsys, monkey
     assert not (tmp_path / "mlflow.db").exists()
 
 
-def test_t_interval_needs_two_values():
-    assert all(math.isnan(v) for v in report.t_interval([]))
-    mean, std, low, high = report.t_interval([0.5])
-    assert mean == 0.5 and math.isnan(std) and math.isnan(low) and math.isnan(high)
-    mean, _, low, high = report.t_interval([1.0, 2.0, 3.0])
-    assert mean == 2.0 and high - mean == pytest.approx(stats.t.ppf(0.975, 2) / math.sqrt(3))
+def test_fewer_than_two_seeds_give_no_test():
+    from reglab.report.decisions import test_differences
+
+    assert math.isnan(test_differences([])["mean_difference"])
+    one = test_differences([0.5])
+    assert one["mean_difference"] == 0.5 and math.isnan(one["p"]) and math.isnan(one["se"])
 
 
 def test_configuration_drops_seed_bookkeeping_and_params_that_follow_others():
@@ -231,11 +236,14 @@ def test_regression_metric_and_a_single_seed_give_no_interval():
     )
     assert report.detect_metric(sweep.metrics) == "test/mse" and report.lower_is_better("test/mse")
     columns = report.configuration_columns(sweep.params)
-    (row,) = report.paired_differences(sweep, "test/mse", columns).to_dict("records")
-    assert row["n"] == 1 and row["mean_difference"] == -0.5 and math.isnan(row["ci95_low"])
-    assert row["verdict"] == "n=1: no interval"
-    assert report.verdict(3, -0.4, -0.1, "test/mse") == "better"
-    assert report.verdict(3, -0.4, -0.1, "test/acc") == "worse"
+    baseline = report.choose_baseline(sweep.params, columns)
+    (row,) = report.compare(sweep, "test/mse", columns, baseline).to_dict("records")
+    assert row["n"] == 1 and row["mean_difference"] == -0.5 and math.isnan(row["ci_low"])
+    assert row["verdict"] == "untested: 1 seed" and not row["in_family"]
+    from reglab.report.decisions import verdict
+
+    assert verdict(3, 0.4, 0.01, math.nan, 0.05, None, True) == "better"  # -0.4 in mse: better
+    assert verdict(3, -0.4, 0.01, math.nan, 0.05, None, True) == "worse"
 
 
 def _parent(start: int, signature: str, overrides: str):
@@ -281,16 +289,15 @@ def test_baseline_on_dropout_pairs_each_regularizer_with_its_dropout_0_runs(stor
     runs = _frame(finished).set_index(["regularizer", "dropout", "seed"])["test/acc"]
     args = ["--tracking-uri", uri, "--output-dir", str(tmp_path), "--no-artifacts", "--baseline", "dropout=0"]
     assert report.main(args) == 0
-    table = pd.read_csv(tmp_path / "reports" / "x" / "paired_differences.csv")
-    assert list(zip(table.regularizer, table.dropout, strict=True)) == [("none", 0.3), ("l2", 0.3)]
+    table = pd.read_csv(tmp_path / "reports" / "x" / "baseline-dropout=0" / "paired_differences.csv")
+    assert list(table.config) == ["regularizer=none, dropout=0.3", "regularizer=l2, dropout=0.3"]
     for _, row in table.iterrows():
-        by_hand = [runs[row.regularizer, 0.3, seed] - runs[row.regularizer, 0.0, seed] for seed in (1, 2)]
-        assert row.baseline == f"regularizer={row.regularizer}, dropout=0"
+        regularizer = row.config.split(",")[0].removeprefix("regularizer=")
+        by_hand = [runs[regularizer, 0.3, seed] - runs[regularizer, 0.0, seed] for seed in (1, 2)]
+        assert row.reference == f"regularizer={regularizer}, dropout=0"
         np.testing.assert_allclose(json.loads(row.differences), by_hand, atol=1e-12)
-        mean, half = np.mean(by_hand), stats.t.ppf(0.975, 1) * np.std(by_hand, ddof=1) / math.sqrt(2)
-        assert row.mean_difference == pytest.approx(mean, abs=1e-12)
-        assert (row.ci95_low, row.ci95_high) == pytest.approx((mean - half, mean + half), abs=1e-12)
-    text = (tmp_path / "reports" / "x" / "summary.md").read_text()
+        assert row.mean_difference == pytest.approx(np.mean(by_hand), abs=1e-12)
+    text = (tmp_path / "reports" / "x" / "baseline-dropout=0" / "summary.md").read_text()
     assert "## Paired differences against `dropout=0`" in text
     assert "| regularizer=l2, dropout=0.3 | regularizer=l2, dropout=0 | 2 |" in capsys.readouterr().out
 
@@ -501,22 +508,24 @@ def test_a_baseline_that_leaves_an_axis_open_is_an_error():
     sweep = _sweep_of(rows)
     columns = report.configuration_columns(sweep.params)
     assert columns == ["choice.regularizer", "regularizer.strength"]
-    default = report.paired_differences(sweep, "test/acc", columns)  # none: strength is not matched
-    assert list(default.baseline) == ["regularizer=none, regularizer.strength=-"] * 2
+    default_baseline = report.choose_baseline(sweep.params, columns)
+    default = report.compare(sweep, "test/acc", columns, default_baseline)  # none: strength not matched
+    assert list(default.reference) == ["regularizer=none, regularizer.strength=-"] * 2
     with pytest.raises(report.ReportError, match="add --baseline for regularizer.strength"):
-        report.paired_differences(sweep, "test/acc", columns, {"choice.regularizer": "l2"})
+        report.compare(sweep, "test/acc", columns, {"choice.regularizer": "l2"})
     without_none = sweep.params[sweep.params["choice.regularizer"] != "none"]
     assert report.choose_baseline(without_none, columns) == {  # the default names one configuration
         "choice.regularizer": "l2",
         "regularizer.strength": "0.01",
     }
     pinned = report.choose_baseline(sweep.params, columns, ["regularizer=l2", "regularizer.strength=0.1"])
-    pinned_table = report.paired_differences(sweep, "test/acc", columns, pinned)
+    pinned_table = report.compare(sweep, "test/acc", columns, pinned)
+    pinned_table = pinned_table[pinned_table.paired_row]
     assert list(pinned_table.config) == [
         "regularizer=none, regularizer.strength=-",
         "regularizer=l2, regularizer.strength=0.01",
     ]
-    assert set(pinned_table.baseline) == {"regularizer=l2, regularizer.strength=0.1"}
+    assert set(pinned_table.reference) == {"regularizer=l2, regularizer.strength=0.1"}
 
 
 def test_zero_fraction_is_that_of_the_tested_weights_else_the_last_epochs():
@@ -679,7 +688,7 @@ def test_a_fixed_budget_trains_every_epoch_and_tests_the_best_one():
 def test_every_factor_gets_a_paired_interval_and_holm_adjusted_p_values():
     from scipy import stats
 
-    from reglab.report.effects import factor_effects, holm, seeds_for_power
+    from reglab.report.decisions import holm
 
     acc = {  # (regularizer, dropout) -> test/acc for seeds 1..4
         ("none", "0.0"): [0.80, 0.82, 0.81, 0.79],
@@ -693,26 +702,23 @@ def test_every_factor_gets_a_paired_interval_and_holm_adjusted_p_values():
         for s, v in enumerate(values)
     ]
     sweep = _sweep_of(rows)
-    effects = factor_effects(sweep, "test/acc", ["choice.regularizer", "dropout"])
+    columns = ["choice.regularizer", "dropout"]
+    effects = report.compare(sweep, "test/acc", columns, report.choose_baseline(sweep.params, columns))
+    effects = effects[effects.factor_row].reset_index(drop=True)
     assert len(effects) == 4  # each factor's one non-baseline level, in each context of the other
     row = effects[(effects.factor == "regularizer") & (effects.context == "dropout=0.0")].iloc[0]
     d = np.array(acc[("l2", "0.0")]) - np.array(acc[("none", "0.0")])
-    half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2
-    assert row.level == "l2" and row.baseline == "none" and row.n == 4
+    half = stats.t.ppf(0.5 + row.ci_level / 2, 3) * d.std(ddof=1) / 2  # no data/resplit: paired t
+    assert row.level == "l2" and row.baseline == "none" and row.n == 4 and row.method == "paired t"
     assert row.mean_difference == pytest.approx(d.mean())
     assert (row.ci_low, row.ci_high) == pytest.approx((d.mean() - half, d.mean() + half))
     assert row.p == pytest.approx(stats.ttest_rel(acc[("l2", "0.0")], acc[("none", "0.0")]).pvalue)
-    assert row.effect_dz == pytest.approx(d.mean() / d.std(ddof=1))
     # Holm by hand: sorted p-values times 4, 3, 2, 1, kept monotone, capped at 1
     p = effects["p"].to_numpy()
     order = np.argsort(p)
     expected = np.maximum.accumulate(np.minimum(1, p[order] * np.array([4, 3, 2, 1])))
     assert effects["p_holm"].to_numpy()[order] == pytest.approx(expected)
     assert holm([0.01, np.nan, 0.04]).tolist()[::2] == pytest.approx([0.02, 0.04])
-    # 80 % power: a large effect needs few seeds, a small one many
-    assert seeds_for_power(3.0) <= 4 < seeds_for_power(0.5) and seeds_for_power(0.5) == pytest.approx(
-        34, abs=1
-    )
 
 
 def test_tuned_selection_picks_per_configuration_and_seed_on_validation_never_on_test():
@@ -782,40 +788,45 @@ def test_the_report_states_the_answer_first():
             "baseline": ["none", "none"],
             "context": ["dropout=0", "dropout=0.3"],
             "mean_difference": [0.02, -0.001],
+            "ci_level": [0.975, 0.95],
             "ci_low": [0.01, -0.01],
             "ci_high": [0.03, 0.008],
             "p_holm": [0.01, 0.9],
+            "verdict": ["better", "inconclusive"],
+            "verdict_worst_case": ["", ""],
+            "in_family": [True, True],
+            "method": ["paired t", "paired t"],
         }
     )
-    lines = answer_section(effects, "test/acc")
+    lines = answer_section(effects, "test/acc", ["forest.png"])
     assert lines[0] == "## Answer"
     assert lines[2].startswith(
-        "- regularizer=l2 vs none: better test/acc in 1, worse in 0, no clear difference in 1 of 2"
+        "- regularizer=l2 vs none: better test/acc in 1, worse in 0, inconclusive in 1 of 2 contexts"
     )
-    assert "largest difference 0.02 [0.01, 0.03] (dropout=0)" in lines[2]
-    assert "better test/loss in 0, worse in 1" in answer_section(effects, "test/loss")[2]
+    assert "largest difference 0.02 [+0.01, +0.03] (97.5 %) (dropout=0): better" in lines[2]
+    assert "`forest.png`" in lines[-2] and "`forest.png`" not in answer_section(effects, "test/acc", [])[-2]
 
 
-def test_a_selection_at_the_grids_end_is_flagged_unless_the_knob_changed_nothing():
-    import pandas as pd
-
+def test_a_selection_at_the_grids_end_is_flagged_unless_the_configuration_ignores_the_knob():
     from reglab.report.tuning import edge_warnings
 
     selection = pd.DataFrame(
         {
             "choice.regularizer": ["l1"] * 3 + ["l2"] * 3 + ["none"] * 3,
             "seed": [0, 1, 2] * 3,
-            "regularizer.strength": [1e-5, 1e-5, 1e-4, 1e-4, 1e-3, 1e-4, 1e-2, 1e-2, 1e-2],
-            "tied": [False] * 6 + [True] * 3,  # none: every strength scored the same
+            "regularizer.strength": [1e-5, 1e-5, 1e-4, 1e-4, 1e-3, 1e-4, 1e-5, 1e-5, 1e-5],
+            "ignored": [""] * 6 + ["regularizer.strength"] * 3,  # none ignores its strength
         }
     )
-    lines = edge_warnings(
-        selection,
-        ["regularizer.strength"],
-        ["choice.regularizer"],
-        {"regularizer.strength": [1e-5, 1e-4, 1e-3, 1e-2]},
-    )
+    grid = {"regularizer.strength": [1e-5, 1e-4, 1e-3, 1e-2]}
+    grids = {"regularizer=l1": grid, "regularizer=l2": grid, "regularizer=none": grid}
+    lines = edge_warnings(selection, ["regularizer.strength"], ["choice.regularizer"], grids)
     assert len(lines) == 2 and lines[-1] == ""
     assert (
-        "regularizer=l1" in lines[0] and "smallest regularizer.strength (1e-05) for 2 of 3 seeds" in lines[0]
+        "regularizer=l1" in lines[0]
+        and "smallest regularizer.strength tried (1e-05) for 2 of 3 seeds" in lines[0]
     )
+    # a grid is the configuration's own: l2 tried only 1e-4..1e-2 here, so 1e-4 is its smallest
+    grids["regularizer=l2"] = {"regularizer.strength": [1e-4, 1e-3, 1e-2]}
+    lines = edge_warnings(selection, ["regularizer.strength"], ["choice.regularizer"], grids)
+    assert any("regularizer=l2" in line and "(0.0001) for 2 of 3" in line for line in lines)

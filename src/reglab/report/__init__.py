@@ -8,8 +8,11 @@
   ``reglab.failure_reason``; a ``+resume=true`` launch is read with those it resumed).
 - :mod:`.axes`: the axes (the params that vary across the finished runs, seed and
   bookkeeping aside, none repeated), the baseline and the heatmap's axes.
-- :mod:`.stats`: per configuration mean and sample std over seeds; per-seed paired
-  differences to the baseline with a Student t interval.
+- :mod:`.stats`: per configuration mean and sample std over seeds, failed seeds.
+- :mod:`.comparisons`: which comparisons the report makes (compared factors, context, the
+  baseline); :mod:`.decisions`: the one rule that decides each (corrected resampled t where seeds
+  re-split one data set, Holm over the family, Holm-consistent intervals, equivalence with a
+  margin, prospective seeds needed); :mod:`.directions`: which way each metric is better.
 - :mod:`.tables`: ``summary.md`` and its markdown tables.
 - :mod:`.figures`: the figure registry (heatmap, bars, validation curves).
 - :mod:`.command`: :func:`write_report` and the command line (:func:`main`).
@@ -33,24 +36,20 @@ from reglab.report.command import (
     report_files,
     write_report,
 )
-from reglab.report.effects import factor_effects, holm
+from reglab.report.comparisons import compare
+from reglab.report.decisions import decide, holm, test_differences
+from reglab.report.directions import lower_is_better
 from reglab.report.figures import FIGURES, FigureContext, figure, heatmap_panels, new_figure
-from reglab.report.stats import (
-    detect_metric,
-    lower_is_better,
-    paired_differences,
-    sparsity,
-    summarize,
-    t_interval,
-    verdict,
-)
+from reglab.report.stats import detect_metric, sparsity, summarize
 from reglab.report.store import DEFAULT_EXPERIMENT, Sweep, load_sweep, open_client, quoted, tag_condition
 from reglab.report.tuning import declared_tuned, select_tuned
 
 __all__ = [
     "declared_tuned",
-    "factor_effects",
     "holm",
+    "compare",
+    "decide",
+    "test_differences",
     "select_tuned",
     "DEFAULT_EXPERIMENT",
     "FIGURES",
@@ -72,17 +71,14 @@ __all__ = [
     "main",
     "new_figure",
     "open_client",
-    "paired_differences",
     "parse_args",
     "quoted",
     "report_files",
     "resolve_axis",
     "sparsity",
     "summarize",
-    "t_interval",
     "tag_condition",
     "varying_params",
-    "verdict",
     "write_report",
 ]
 

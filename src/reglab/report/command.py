@@ -1,8 +1,11 @@
 """``reglab-report`` / ``python scripts/report.py``: read a sweep, write its report, log it.
 
-Writes ``<output dir>/reports/<sweep id>/``: ``summary.csv``, ``summary.md``,
-``paired_differences.csv`` and ``<name>.png`` per registered figure that applies
-(:mod:`reglab.report.figures`), and logs them to the sweep's parent run under ``report/``.
+Writes ``<output dir>/reports/<study id>/`` (one folder per sweep and the resumes of it; a
+``--baseline`` report goes to a ``baseline-<key>=<value>`` folder inside it): ``summary.csv``,
+``summary.md``, ``paired_differences.csv``, ``factor_effects.csv`` and ``<name>.png`` per
+registered figure that applies (:mod:`reglab.report.figures`), and logs them to the sweep's
+parent run under ``report/``. Every verdict in them is one comparison's, decided once
+(:mod:`reglab.report.comparisons`, :mod:`reglab.report.decisions`).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -19,12 +22,21 @@ from reglab import tracking
 from reglab.errors import ReportError
 from reglab.report import figures as figure_registry
 from reglab.report.axes import choose_baseline, configuration_columns, display_name, resolve_axis
-from reglab.report.effects import factor_effects
+from reglab.report.comparisons import compare, seed_values
+from reglab.report.directions import lower_is_better
 from reglab.report.figures import DPI, FigureContext
-from reglab.report.stats import detect_metric, paired_differences, summarize
+from reglab.report.stats import detect_metric, failed_outcomes, summarize
 from reglab.report.store import DEFAULT_EXPERIMENT, Sweep, load_sweep, open_client
 from reglab.report.tables import differences_markdown, document, summary_markdown
-from reglab.report.tuning import compared_columns, declared_tuned, restricted, select_tuned, tuned_section
+from reglab.report.tuning import (
+    compared_columns,
+    declared_tuned,
+    restricted,
+    select_tuned,
+    selection_scores,
+    tried_grids,
+    tuned_section,
+)
 from reglab.tracking.redaction import redact
 
 PROG = "reglab-report"
@@ -39,7 +51,9 @@ def report_files() -> tuple[str, ...]:
 
 @dataclass
 class Report:
-    """What :func:`write_report` wrote (``files`` in ``directory``) and computed."""
+    """What :func:`write_report` wrote (``files`` in ``directory``) and computed: ``comparisons``
+    holds every comparison once, with its verdict; ``differences`` (the baseline comparisons)
+    and ``effects`` (the factor comparisons) are views of it."""
 
     directory: Path
     sweep: Sweep
@@ -47,10 +61,24 @@ class Report:
     columns: list[str]
     baseline: dict[str, str]
     summary: pd.DataFrame
-    differences: pd.DataFrame
+    comparisons: pd.DataFrame
     markdown: str
     artifacts_logged: bool
     files: list[str] = field(default_factory=list)
+
+    @property
+    def differences(self) -> pd.DataFrame:
+        return _view(self.comparisons, "paired_row")
+
+    @property
+    def effects(self) -> pd.DataFrame:
+        return _view(self.comparisons, "factor_row")
+
+
+def _view(comparisons: pd.DataFrame, flag: str) -> pd.DataFrame:
+    if comparisons.empty:
+        return comparisons
+    return comparisons[comparisons[flag].astype(bool)].reset_index(drop=True)
 
 
 def default_output_dir(uri: str) -> Path:
@@ -120,49 +148,110 @@ def write_report(
     rows: str | None = None,
     cols: str | None = None,
     tuned: list[str] | None = None,
+    margin: float | None = None,
+    compare_keys: list[str] | None = None,
 ) -> Report:
     """Read the sweep from the store at ``uri``, write the report files to
-    ``<output_dir>/reports/<sweep id>/`` and (``log_artifacts``) log them to the sweep's
+    ``<output_dir>/reports/<study id>/`` and (``log_artifacts``) log them to the sweep's
     parent run under ``report/``. ``baseline``: ``KEY=VALUE`` (or a list of them) naming the
-    reference of the paired differences; ``rows`` / ``cols``: the heatmap's axes. Raises
-    :class:`ReportError` for what is not in the store and for arguments naming no axis."""
-    sweep = load_sweep(uri, experiment, sweep_id)
-    finished, metric = _finished_with(sweep, metric)
-    sweep, columns, selection, knobs = _at_tuned_points(sweep, metric, tuned)
+    reference of every comparison; ``rows`` / ``cols``: the heatmap's axes; ``margin``: the
+    equivalence margin in the metric's units; ``compare_keys``: context params to compare
+    (:mod:`reglab.report.comparisons`). Raises :class:`ReportError` for what is not in the
+    store and for arguments naming no axis."""
+    if margin is not None and not margin > 0:
+        raise ReportError(f"--margin {margin}: must be a positive number in the metric's units")
+    everything = load_sweep(uri, experiment, sweep_id)
+    finished, metric = _finished_with(everything, metric)
+    sweep, columns, selection, knobs = _at_tuned_points(everything, metric, tuned)
     params = sweep.params.loc[sweep.finished()]
     chosen = choose_baseline(params, columns, baseline)
+    for key in compare_keys or []:
+        resolve_axis(key, params, columns, "--compare")
     heat_rows, heat_cols = heatmap_axes(params, columns, rows, cols)
-    summary = summarize(sweep, metric, columns)
-    differences = paired_differences(sweep, metric, columns, chosen)
-    effects = factor_effects(sweep, metric, columns)
+    failures = failed_outcomes(everything, columns)
+    summary = summarize(sweep, metric, columns, failures)
+    comparisons = compare(sweep, metric, columns, chosen, compare_keys or (), margin)
+    comparisons = _worst_case(
+        comparisons, sweep, everything, metric, columns, chosen, compare_keys, margin, failures
+    )
     context = FigureContext(
-        sweep, metric, columns, summary, differences, chosen, heat_rows, heat_cols, effects
+        sweep,
+        metric,
+        columns,
+        summary,
+        _view(comparisons, "paired_row"),
+        chosen,
+        heat_rows,
+        heat_cols,
+        _view(comparisons, "factor_row"),
     )
 
-    directory = (
-        Path(output_dir or default_output_dir(uri)) / "reports" / re.sub(r"[^\w.-]", "_", sweep.sweep_id)
-    )
+    directory = report_directory(output_dir or default_output_dir(uri), sweep, baseline)
     directory.mkdir(parents=True, exist_ok=True)
-    for name in report_files():
+    for name in (*report_files(), "tuned_selection.csv"):
         (directory / name).unlink(missing_ok=True)
     drawn = _draw_figures(context, directory)
-    text = redact(document(sweep, metric, columns, summary, differences, chosen, drawn, effects))
+    text = document(everything, sweep, metric, columns, summary, comparisons, chosen, drawn, failures, margin)
     if not selection.empty:
-        grids = {k: pd.to_numeric(sweep.params[k], errors="coerce").dropna().unique() for k in knobs}
-        headline = "\n".join(tuned_section(selection, knobs, metric, columns, grids))
+        _, rule = selection_scores(everything, everything.finished())
+        grids = tried_grids(everything, knobs, columns)
+        headline = "\n".join(tuned_section(selection, knobs, metric, columns, grids, rule))
         first, _, rest = text.partition("## Configurations")
         text = f"{first}{headline}\n## Configurations{rest}"
         selection.to_csv(directory / "tuned_selection.csv", index=False)
+    text = redact(text)
     summary.to_csv(directory / "summary.csv", index=False)
-    differences.to_csv(directory / "paired_differences.csv", index=False)
-    effects.to_csv(directory / "factor_effects.csv", index=False)
+    _view(comparisons, "paired_row").to_csv(directory / "paired_differences.csv", index=False)
+    _view(comparisons, "factor_row").to_csv(directory / "factor_effects.csv", index=False)
     (directory / "summary.md").write_text(text)
     files = [*TABLE_FILES, *(["tuned_selection.csv"] if not selection.empty else []), *drawn]
     if log_artifacts:
         client = open_client(uri)
+        folder = "report" if not baseline else f"report/{directory.name}"
         for name in files:
-            client.log_artifact(sweep.parent_run_id, str(directory / name), artifact_path="report")
-    return Report(directory, sweep, metric, columns, chosen, summary, differences, text, log_artifacts, files)
+            client.log_artifact(sweep.parent_run_id, str(directory / name), artifact_path=folder)
+    return Report(directory, sweep, metric, columns, chosen, summary, comparisons, text, log_artifacts, files)
+
+
+def report_directory(output_dir: str | Path, sweep: Sweep, baseline: str | list[str] | None) -> Path:
+    """``<output_dir>/reports/<study id>/``, and ``baseline-<pairs>/`` inside it for a report
+    against a chosen ``--baseline`` (so it never overwrites the default report)."""
+    folder = Path(output_dir) / "reports" / re.sub(r"[^\w.-]", "_", sweep.study_id)
+    if baseline:
+        pairs = [baseline] if isinstance(baseline, str) else list(baseline)
+        folder = folder / re.sub(r"[^\w.=,-]", "_", "baseline-" + ",".join(pairs))
+    return folder
+
+
+def _worst_case(comparisons, sweep, everything, metric, columns, baseline, compare_keys, margin, failures):
+    """``comparisons`` with ``verdict_worst_case``: the verdict when every failed configuration
+    and seed (:func:`~reglab.report.stats.failed_outcomes`) counts at the worst value of
+    ``metric`` observed in the sweep (empty where nothing failed)."""
+    comparisons["verdict_worst_case"] = ""
+    if failures.empty or comparisons.empty:
+        return comparisons
+    frame = seed_values(sweep, metric, columns)
+    worst = frame["value"].max() if lower_is_better(metric) else frame["value"].min()
+    imputed = failures[[*columns, "seed", "config"]].assign(value=worst).set_index(failures["run_id"])
+    frame = pd.concat([frame, imputed[frame.columns]])
+    with_failures = sweep_with_runs(sweep, everything, imputed.index)
+    worst_case = compare(with_failures, metric, columns, baseline, compare_keys or (), margin, frame)
+    verdicts = worst_case.set_index(["config", "reference"])["verdict"]
+    comparisons["verdict_worst_case"] = [
+        verdicts.get((r.config, r.reference), r.verdict) for r in comparisons.itertuples()
+    ]
+    return comparisons
+
+
+def sweep_with_runs(sweep: Sweep, everything: Sweep, run_ids) -> Sweep:
+    """``sweep`` with the runs ``run_ids`` of ``everything`` added (their params and metrics)."""
+    extra = pd.Index(run_ids).difference(sweep.runs.index)
+    return replace(
+        sweep,
+        runs=pd.concat([sweep.runs, everything.runs.loc[extra]]),
+        params=pd.concat([sweep.params, everything.params.loc[extra]]),
+        metrics=pd.concat([sweep.metrics, everything.metrics.loc[extra]]),
+    )
 
 
 def _at_tuned_points(sweep: Sweep, metric: str, tuned: list[str] | None):
@@ -233,6 +322,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="a tuned knob (repeatable, e.g. --tuned regularizer.strength): per configuration and seed "
         "the value with the best validation loss is selected (default: the runs' study.tuned)",
     )
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        help="equivalence margin in the metric's units (e.g. 0.01): verdicts 'equivalent within "
+        "±margin' by two one-sided tests, and the seeds a test of that difference needs",
+    )
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=None,
+        metavar="KEY",
+        help="a context param to compare too (model, data and trainer params are context by default)",
+    )
     parser.add_argument("--rows", default=None, help="heatmap rows: a varying param (default: the first)")
     parser.add_argument(
         "--cols",
@@ -266,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows=args.rows,
                 cols=args.cols,
                 tuned=args.tuned,
+                margin=args.margin,
+                compare_keys=args.compare,
             )
         except ReportError as error:
             print(f"{PROG}: error: {redact(str(error))}", file=sys.stderr)

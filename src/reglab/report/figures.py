@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from reglab.report.axes import config_label, configurations, display_name, levels
-from reglab.report.stats import lower_is_better
+from reglab.report.decisions import is_clear
+from reglab.report.directions import lower_is_better
 from reglab.report.store import Sweep, metric_histories
 
 VAL_CURVE = "val/loss"
@@ -43,7 +44,7 @@ class FigureContext:
     baseline: dict[str, str]
     rows: str | None
     cols: str | None
-    effects: pd.DataFrame | None = None  # every factor against its baseline (reglab.report.effects)
+    effects: pd.DataFrame | None = None  # every factor against its baseline (reglab.report.comparisons)
 
 
 Draw = Callable[[FigureContext], "object | None"]
@@ -220,24 +221,35 @@ def _colors(n: int) -> list:
     return [cmap(i) if n <= 20 else cmap(i / max(n - 1, 1)) for i in range(n)]
 
 
+VERDICT_COLORS = {1: "tab:green", -1: "tab:red", 0: "dimgray"}
+
+
 @figure("forest")
 def plot_forest(context: FigureContext):
-    """Each factor's levels against its baseline (one row per level and combination of the
-    other factors): the mean paired difference and its 95 % interval, zero marked."""
+    """Each compared factor's levels against its baseline (one row per level and combination of
+    the other factors): the mean paired difference and its Holm-consistent interval (the one
+    that excludes 0 exactly when the comparison's verdict is better or worse, which sets the
+    colour), zero marked. Drawn when some comparison has an interval (two seeds or more)."""
     effects = context.effects
-    if effects is None or effects.empty or effects["ci_low"].isna().all():
+    if effects is None or effects.empty:
+        return None
+    effects = effects[effects["in_family"].astype(bool) & effects["ci_low"].notna()]
+    if effects.empty:
         return None
     labels = [
-        f"{r.factor}={r.level} vs {r.baseline}" + (f" | {r.context}" if r.context != "all runs" else "")
+        f"{r.factor}={r.level} vs {r.baseline}" + (f" | {r.context}" if r.context else "")
         for r in effects.itertuples()
     ]
-    fig = new_figure(8, 0.8 + 0.32 * len(effects))
+    fig = new_figure(8, 1.0 + 0.32 * len(effects))
     axis = fig.subplots()
     positions = np.arange(len(effects))[::-1]
-    errors = [effects["mean_difference"] - effects["ci_low"], effects["ci_high"] - effects["mean_difference"]]
-    axis.errorbar(effects["mean_difference"], positions, xerr=errors, fmt="o", color="black", capsize=3)
+    for position, row in zip(positions, effects.itertuples(), strict=True):
+        color = VERDICT_COLORS[is_clear(row.verdict)]
+        error = [[row.mean_difference - row.ci_low], [row.ci_high - row.mean_difference]]
+        axis.errorbar(row.mean_difference, position, xerr=error, fmt="o", color=color, capsize=3)
     axis.axvline(0.0, color="grey", linewidth=1, linestyle="--")
     axis.set_yticks(positions, labels, fontsize=7)
-    axis.set_xlabel(f"difference in {context.metric} (95 % interval, paired over seeds)")
-    fig.tight_layout()
+    axis.set_xlabel(
+        f"difference in {context.metric} (Holm-consistent interval; green better, red worse, grey neither)"
+    )
     return fig

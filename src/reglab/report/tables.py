@@ -1,5 +1,6 @@
-"""The report's text: markdown tables of the summary and the paired differences, and the
-whole ``summary.md`` (what was counted, the tables, the failed runs, the figures)."""
+"""The report's text: markdown tables of the summary and the comparisons, and the whole
+``summary.md`` (what was counted, the Answer, the tables, the failed runs, the figures). Every
+verdict it prints is the ``verdict`` column of :func:`reglab.report.comparisons.compare`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from reglab.report.axes import REGULARIZER, SEED, config_label, display_name, is_baseline
-from reglab.report.stats import EPOCHS, ZERO_FRACTION, lower_is_better, sparsity
+from reglab.report.decisions import ALPHA, UNTESTED, is_clear
+from reglab.report.directions import direction_words, lower_is_better
+from reglab.report.stats import EPOCHS, FAILED, ZERO_FRACTION, sparsity
 from reglab.report.store import MISSING, Sweep
 
 REASON_CHARS = 200  # of a failure reason in summary.md (the full one is the run's tag)
@@ -33,35 +36,56 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
 
 
 def summary_markdown(summary: pd.DataFrame, metric: str, columns: list[str]) -> str:
-    """One row per configuration: axis values, ``n``, ``mean ± sd`` per quantity; the best
-    mean of ``metric`` in bold."""
+    """One row per configuration: axis values, ``n``, failed seeds, ``mean ± sd`` per quantity;
+    the best mean of ``metric`` in bold when one configuration has it alone."""
     names = [display_name(c) for c in columns] or ["config"]
     quantities = [c[: -len("_mean")] for c in summary.columns if c.endswith("_mean")]
     means = summary[f"{metric}_mean"]
+    top = means.min() if lower_is_better(metric) else means.max()
     best = means.idxmin() if lower_is_better(metric) else means.idxmax()
+    unique = len(summary) > 1 and int((means == top).sum()) == 1
     rows = []
     for i, row in summary.iterrows():
-        cells = [row[name] for name in names] + [row["n"]]
+        cells = [row[name] for name in names] + [row["n"], row.get(FAILED, 0)]
         for quantity in quantities:
             text = _format(row[f"{quantity}_mean"], row[f"{quantity}_std"])
-            cells.append(f"**{text}**" if quantity == metric and i == best else text)
+            cells.append(f"**{text}**" if quantity == metric and i == best and unique else text)
         rows.append(cells)
-    return markdown_table([*names, "n", *quantities], rows)
+    return markdown_table([*names, "n", "failed", *quantities], rows)
+
+
+def _interval(row) -> str:
+    if not math.isfinite(row.ci_low):
+        return MISSING
+    return f"[{row.ci_low:+.3g}, {row.ci_high:+.3g}] ({100 * row.ci_level:.3g} %)"
+
+
+def _p(value: float) -> str:
+    return MISSING if not math.isfinite(value) else f"{value:.3g}"
 
 
 def differences_markdown(differences: pd.DataFrame, metric: str) -> str:
-    """One row per paired configuration: baseline, ``n``, mean difference, interval, the
-    per-seed differences and the verdict."""
+    """One row per baseline comparison: reference, ``n``, mean difference, its Holm-consistent
+    interval, the per-seed differences, ``p_Holm`` and the verdict."""
     rows = []
-    for _, row in differences.iterrows():
-        interval = (
-            MISSING if math.isnan(row["ci95_low"]) else f"[{row['ci95_low']:+.3g}, {row['ci95_high']:+.3g}]"
+    for row in differences.itertuples():
+        diffs = ", ".join(f"{d:+.3g}" for d in json.loads(row.differences))
+        mean = MISSING if math.isnan(row.mean_difference) else f"{row.mean_difference:+.3g}"
+        rows.append(
+            [row.config, row.reference, row.n, mean, _interval(row), diffs, _p(row.p_holm), row.verdict]
         )
-        diffs = ", ".join(f"{d:+.3g}" for d in json.loads(row["differences"]))
-        mean = MISSING if math.isnan(row["mean_difference"]) else f"{row['mean_difference']:+.3g}"
-        rows.append([row["config"], row["baseline"], row["n"], mean, interval, diffs, row["verdict"]])
     return markdown_table(
-        ["config", "baseline", "n", f"mean Δ {metric}", "95% CI", "per-seed Δ", "verdict"], rows
+        [
+            "config",
+            "baseline",
+            "n",
+            f"mean Δ {metric}",
+            "interval (Holm-consistent)",
+            "per-seed Δ",
+            "p (Holm)",
+            "verdict",
+        ],
+        rows,
     )
 
 
@@ -135,56 +159,93 @@ def proximal_note(sweep: Sweep) -> str:
 
 
 def document(
+    everything: Sweep,
     sweep: Sweep,
     metric: str,
     columns: list[str],
     summary: pd.DataFrame,
-    differences: pd.DataFrame,
+    comparisons: pd.DataFrame,
     baseline: dict[str, str],
     figures: list[str],
-    effects: pd.DataFrame | None = None,
+    failures: pd.DataFrame,
+    margin: float | None = None,
 ) -> str:
-    """The text of ``summary.md``."""
-    lines = _head(sweep, metric, columns, baseline)
-    lines += answer_section(effects, metric)
+    """The text of ``summary.md``: ``everything`` is the sweep as run, ``sweep`` the runs compared
+    (the selected ones of a tuned study)."""
+    effects = comparisons[comparisons["factor_row"].astype(bool)] if not comparisons.empty else comparisons
+    differences = (
+        comparisons[comparisons["paired_row"].astype(bool)] if not comparisons.empty else comparisons
+    )
+    lines = _head(everything, sweep, metric, columns, baseline, comparisons)
+    lines += answer_section(effects, metric, figures, margin)
     lines += ["## Configurations", "", summary_markdown(summary, metric, columns)]
     for note in (sparsity_note(sweep), budget_note(summary), proximal_note(sweep)):
         lines += [note, ""] if note else []
     lines += _differences_section(metric, columns, summary, differences, baseline)
-    lines += effects_section(effects, metric)
-    lines += _failed_section(sweep, columns)
+    lines += effects_section(effects, metric, figures, margin)
+    lines += _failed_section(everything, columns, failures)
     lines += ["## Figures", ""]
     for name in figures:
         lines += [f"![{name}]({name})", ""]
     return "\n".join(lines)
 
 
-def _head(sweep: Sweep, metric: str, columns: list[str], baseline: dict[str, str]) -> list[str]:
-    finished, failed, unfinished = sweep.finished(), sweep.failed(), sweep.unfinished()
-    direction = "lower" if lower_is_better(metric) else "higher"
-    launched = f", {sweep.launches} launches (resumed)" if sweep.launches > 1 else ""
+def _head(
+    everything: Sweep,
+    sweep: Sweep,
+    metric: str,
+    columns: list[str],
+    baseline: dict[str, str],
+    comparisons: pd.DataFrame,
+) -> list[str]:
+    finished, failed, unfinished = everything.finished(), everything.failed(), everything.unfinished()
+    launched = f", {everything.launches} launches (resumed)" if everything.launches > 1 else ""
     chosen = ", ".join(f"`{display_name(k)}={v}`" for k, v in baseline.items()) or "none"
+    compared = len(sweep.finished())
+    selected = (
+        f"; {compared} of them selected at their tuned settings and compared"
+        if compared < len(finished)
+        else ""
+    )
+    methods = sorted(set(comparisons["method"])) if not comparisons.empty else []
     return [
-        f"# Ablation report: sweep {sweep.sweep_id}",
+        f"# Ablation report: sweep {everything.sweep_id}",
         "",
-        f"- experiment `{sweep.experiment}`, parent run `{sweep.parent_run_id}`{launched}, "
-        f"store `{sweep.uri}`",
-        f"- runs: {len(sweep.runs)} ({len(finished)} finished and counted, {len(failed)} failed/killed, "
-        f"{len(unfinished)} not finished)"
+        f"- experiment `{everything.experiment}`, parent run `{everything.parent_run_id}`{launched}, "
+        f"store `{everything.uri}`",
+        f"- runs: {len(everything.runs)} ({len(finished)} finished and counted{selected}, {len(failed)} "
+        f"failed/killed, {len(unfinished)} not finished)"
         + (
-            f"; {sweep.never_ran()} of the {sweep.planned} planned jobs never ran (interrupted: resume "
-            "with +resume=true)"
-            if sweep.never_ran()
+            f"; {everything.never_ran()} of the {everything.planned} planned jobs never ran (interrupted: "
+            "resume with +resume=true)"
+            if everything.never_ran()
             else ""
         ),
-        f"- metric: `{metric}` ({direction} is better); mean ± sample std (ddof=1) over seeds; "
+        f"- metric: `{metric}` ({direction_words(metric)}); mean ± sample std (ddof=1) over seeds; "
         f"`{ZERO_FRACTION}` of the tested weights (below the table); `{EPOCHS}` = epochs trained",
         f"- configuration: {', '.join(f'`{c}`' for c in columns) or 'one configuration'} "
         "(the params that vary across the finished runs, seed aside)",
-        f"- baseline of the paired differences: {chosen}",
+        f"- baseline: {chosen}",
+        *(
+            [f"- intervals and tests: {'; '.join(methods)} ({_method_reason(comparisons)})"]
+            if methods
+            else []
+        ),
         f"- generated {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         "",
     ]
+
+
+def _method_reason(comparisons: pd.DataFrame) -> str:
+    from reglab.report.decisions import CORRECTED_T
+
+    if (comparisons["method"] == CORRECTED_T).any():
+        ratio = comparisons.loc[comparisons["method"] == CORRECTED_T, "ratio"].iloc[0]
+        return (
+            "seeds re-split one data set, so their training and test sets overlap and a paired t over "
+            f"seeds would be too narrow: se = sd·√(1/n + n_test/n_train), n_test/n_train = {ratio:.3g}"
+        )
+    return "each seed draws new samples, or the runs do not say: se = sd/√n over seeds"
 
 
 def _differences_section(
@@ -208,14 +269,15 @@ def _differences_section(
     lines += [
         f"Δ = {metric}(configuration) − {metric}(baseline) on the same seed; {direction} {metric} is "
         f"better, so a {'negative' if direction == 'lower' else 'positive'} Δ favours the configuration. "
-        f"95% CI: mean Δ ± t(0.975, n−1)·sd(Δ)/√n over the n paired seeds.",
+        "Verdicts and intervals as in the Answer (one rule: Holm-adjusted over the family; each "
+        "interval excludes 0 exactly when its verdict is better or worse).",
         "",
         differences_markdown(differences, metric),
     ]
     if (differences["n"] < 2).any():
         lines += [
-            "With n = 1 paired seed there is no interval (NaN): run more seeds "
-            "(`seed=1,2,3`) before calling a difference.",
+            "With n = 1 paired seed there is no interval and no verdict: run more seeds "
+            "(`seed=0,1,2,3,4`) before calling a difference.",
             "",
         ]
     axes = summary[[display_name(c) for c in columns]].set_axis(columns, axis=1)
@@ -225,7 +287,7 @@ def _differences_section(
     return lines
 
 
-def _failed_section(sweep: Sweep, columns: list[str]) -> list[str]:
+def _failed_section(sweep: Sweep, columns: list[str], failures: pd.DataFrame) -> list[str]:
     failed, unfinished = sweep.failed(), sweep.unfinished()
     lines = ["## Failed and killed runs", ""]
     if failed.empty:
@@ -240,7 +302,9 @@ def _failed_section(sweep: Sweep, columns: list[str]) -> list[str]:
             reason = reason if len(reason) <= REASON_CHARS else reason[: REASON_CHARS - 1] + "…"
             rows.append([config, seed, run["status"] + rerun, reason, run_id])
         lines += [
-            "Excluded from every number above.",
+            f"A configuration and seed whose runs all failed is an outcome ({len(failures)} here: the "
+            "`failed` column of the table above); the comparisons count only finished runs, and the "
+            "Answer says where counting each failure at the worst observed value would change a verdict.",
             "",
             markdown_table(["config", "seed", "status", "reason", "run"], rows),
         ]
@@ -253,75 +317,102 @@ def _failed_section(sweep: Sweep, columns: list[str]) -> list[str]:
     return lines
 
 
-def effects_section(effects: pd.DataFrame | None, metric: str) -> list[str]:
-    """Every factor against its baseline level (:mod:`reglab.report.effects`)."""
+def effects_section(
+    effects: pd.DataFrame, metric: str, figures: list[str], margin: float | None = None
+) -> list[str]:
+    """Every compared factor against its baseline level (:mod:`reglab.report.comparisons`)."""
     if effects is None or effects.empty:
         return []
-    header = [
-        "factor",
-        "level vs baseline",
-        "others fixed at",
-        "n",
-        f"mean diff of {metric}",
-        "95% CI",
-        "p (Holm)",
-        "d_z",
-        "seeds for 80% power",
-    ]
-    rows = [
-        [
-            r.factor,
-            f"{r.level} vs {r.baseline}",
-            r.context,
-            r.n,
-            _format(r.mean_difference),
-            f"[{_format(r.ci_low)}, {_format(r.ci_high)}]",
-            _format(r.p_holm, digits=3),
-            _format(r.effect_dz, digits=2),
-            "-" if not math.isfinite(r.seeds_for_80_power) else int(r.seeds_for_80_power),
-        ]
-        for r in effects.itertuples()
-    ]
+    header = ["factor", "level vs baseline", "others fixed at", "n", f"mean diff of {metric}"]
+    header += ["interval (Holm-consistent)", "p", "p (Holm)", "verdict"]
+    header += ["seeds for 80 % power at ±margin"] if margin else []
+    rows = []
+    for r in effects.itertuples():
+        cells = [r.factor, f"{r.level} vs {r.baseline}", r.context or "all runs", r.n]
+        cells += [_format(r.mean_difference), _interval(r), _p(r.p), _p(r.p_holm), r.verdict]
+        if margin:
+            cells.append(MISSING if not math.isfinite(r.seeds_needed) else f"{r.seeds_needed:.0f}")
+        rows.append(cells)
+    forest = " and `forest.png`" if "forest.png" in figures else ""
+    power = (
+        f" Seeds for 80 % power: prospective, the seeds a test at the family's level α/K = "
+        f"{ALPHA:g}/{int(effects['in_family'].sum())} needs to detect a true difference of ±{margin:g} with "
+        "each comparison's sd and interval method (∞: out of reach by seeds alone, the test-set noise "
+        "of one data set bounds the precision)."
+        if margin
+        else ""
+    )
     return [
         "## Every factor against its baseline",
         "",
         "Each level of each varying factor against the factor's baseline level, all other factors "
-        "fixed, paired over seeds: mean difference, 95 % t interval, two-sided paired t-test with "
-        "p-values Holm-adjusted over all rows, the paired effect size d_z = mean / sd, and the seeds "
-        "an 80 % powered test of that effect would need (`factor_effects.csv`, `forest.png`).",
+        "fixed, paired over seeds. The family of tests is every comparison of a compared factor "
+        "(context factors, the model, data and trainer, are where a question is asked, not questions: "
+        "`--compare KEY` compares one); p-values are Holm-adjusted over it, and each interval has the "
+        f"level 1 − α·p/p_Holm (α = {ALPHA:g}) at which it excludes 0 exactly when p_Holm < α "
+        f"(`factor_effects.csv`{forest}).{power}",
         "",
         markdown_table(header, rows),
         "",
     ]
 
 
-SIGNIFICANCE = 0.05
+def answer_lines(effects: pd.DataFrame, metric: str, margin: float | None = None) -> list[str]:
+    """The Answer's bullet lines: per factor level against its baseline, the verdicts over the
+    contexts (values of the other factors) and the largest difference with its interval."""
+    lines = []
+    family = effects[effects["in_family"].astype(bool)] if not effects.empty else effects
+    for (factor, level, base), group in family.groupby(["factor", "level", "baseline"], sort=False):
+        clear = group["verdict"].map(is_clear)
+        better, worse = int((clear > 0).sum()), int((clear < 0).sum())
+        equivalent = int(group["verdict"].str.startswith("equivalent").sum())
+        unclear = len(group) - better - worse - equivalent
+        largest = group.loc[group["mean_difference"].abs().idxmax()]
+        where = f" ({largest['context']})" if largest["context"] else ""
+        counts = f"better {metric} in {better}, worse in {worse}"
+        counts += f", equivalent within ±{margin:g} in {equivalent}" if margin else ""
+        counts += f", inconclusive in {unclear} of {len(group)} contexts"
+        lines.append(
+            f"- {factor}={level} vs {base}: {counts}; largest difference "
+            f"{_format(largest['mean_difference'])} {_interval(largest)}{where}: {largest['verdict']}"
+        )
+        changed = group[
+            (group["verdict_worst_case"] != "") & (group["verdict_worst_case"] != group["verdict"])
+        ]
+        for row in changed.itertuples():
+            lines.append(
+                f"  - counting failed runs at the worst observed {metric}: {row.context or 'all runs'} "
+                f"becomes {row.verdict_worst_case} (was {row.verdict})"
+            )
+    return lines
 
 
-def answer_section(effects: pd.DataFrame | None, metric: str) -> list[str]:
-    """The answer in words, first: per factor level against its baseline, in how many of the
-    contexts (values of the other factors) it is better, worse, or not clearly different
-    (Holm-adjusted p < 0.05), with the interval of the largest difference."""
+def answer_section(
+    effects: pd.DataFrame, metric: str, figures: list[str], margin: float | None = None
+) -> list[str]:
+    """The answer in words, first (:func:`answer_lines`), with the rule it follows."""
     if effects is None or effects.empty:
         return []
-    better_sign = -1.0 if lower_is_better(metric) else 1.0
-    lines = ["## Answer", ""]
-    for (factor, level, base), group in effects.groupby(["factor", "level", "baseline"], sort=False):
-        clear = group["p_holm"] < SIGNIFICANCE
-        better = int((clear & (better_sign * group["mean_difference"] > 0)).sum())
-        worse = int((clear & (better_sign * group["mean_difference"] < 0)).sum())
-        largest = group.loc[group["mean_difference"].abs().idxmax()]
-        where = f" ({largest['context']})" if largest["context"] != "all runs" else ""
-        interval = f"[{_format(largest['ci_low'])}, {_format(largest['ci_high'])}]"
-        unclear = len(group) - better - worse
-        lines.append(
-            f"- {factor}={level} vs {base}: better {metric} in {better}, worse in {worse}, no clear "
-            f"difference in {unclear} of {len(group)} contexts; largest difference "
-            f"{_format(largest['mean_difference'])} {interval}{where}"
-        )
+    if (effects["verdict"] == UNTESTED).all():
+        return [
+            "## Answer",
+            "",
+            "One seed per configuration: no interval and no verdict (a difference between two runs is "
+            "not evidence). Run more seeds (`seed=0,1,2,3,4`).",
+            "",
+        ]
+    lines = answer_lines(effects, metric, margin)
+    if not lines:
+        return []
+    method = "; ".join(sorted(set(effects["method"])))
+    figure = ", `forest.png`" if "forest.png" in figures else ""
     return [
+        "## Answer",
+        "",
         *lines,
         "",
-        "(paired over seeds, 95 % t intervals, Holm-adjusted over all comparisons; details below)",
+        f"(paired over seeds, {method}; a verdict is better / worse when its Holm-adjusted p < {ALPHA:g} "
+        "over every compared factor's comparisons, and its interval is the Holm-consistent one, which "
+        f"excludes 0 exactly then; details below{figure})",
         "",
     ]
