@@ -159,7 +159,10 @@ def test_paired_differences_are_per_seed_differences_with_a_t_interval(store, wr
 @pytest.mark.slow
 def test_summary_markdown_lists_the_failed_run(store, written):
     text = (written / "summary.md").read_text()
-    assert "| regularizer | dropout | n | test/acc | gap/acc | weights/zero_fraction | fit/epochs |" in text
+    assert (
+        "| regularizer | dropout | n | failed | test/acc | gap/acc | weights/zero_fraction | fit/epochs |"
+        in text
+    )
     assert "## Paired differences against the `none` regularizer" in text
     failed_section = text.split("## Failed and killed runs")[1]
     assert "regularizer=l2, dropout=0.3 | 3 | FAILED | RuntimeError: boom: loss exploded" in failed_section
@@ -387,7 +390,7 @@ def test_a_sweep_over_the_learning_rate_has_it_as_its_axis(lr_sweep):
         for r in finished
     }
     (row,) = written.differences.to_dict("records")
-    assert row["config"] == "optimizer.lr=0.01" and row["baseline"] == "optimizer.lr=0.001"
+    assert row["config"] == "optimizer.lr=0.01" and row["reference"] == "optimizer.lr=0.001"
     np.testing.assert_allclose(
         json.loads(row["differences"]), [value["0.01", s] - value["0.001", s] for s in (1, 2)], atol=1e-12
     )
@@ -773,7 +776,11 @@ def test_a_study_declaring_its_tuned_knob_gets_the_tuned_headline(output_dir):
     )
     assert "never ran" not in text  # the runs not selected did run
     selection = pd.read_csv(folder / "tuned_selection.csv")
-    assert len(selection) == 4 and set(selection["candidates"]) == {2}  # 2 regularizers x 2 seeds
+    assert len(selection) == 4  # 2 regularizers x 2 seeds; none ignores the strength: 1 candidate
+    assert dict(zip(selection["choice.regularizer"], selection["candidates"], strict=True)) == {
+        "none": 1,
+        "l2": 2,
+    }
     summary = pd.read_csv(folder / "summary.csv")
     assert list(summary["regularizer"]) == ["none", "l2"]  # strength is tuned, not an axis
 

@@ -356,3 +356,29 @@ def test_failed_runs_are_outcomes_with_a_worst_case_reading(store):
         f"counting failed runs at the worst observed test/acc: all runs becomes {row.verdict_worst_case}"
         in (written.markdown)
     )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "monitor", "pick"),
+    [
+        (
+            ["callbacks.best_weights.monitor=val/acc", "callbacks.best_weights.mode=max"],
+            "val/acc",
+            "first max",
+        ),
+        (["callbacks=none"], "val/loss", "last"),
+    ],
+)
+def test_the_tested_epoch_and_the_selection_score_follow_the_best_weights_monitor(overrides, monitor, pick):
+    import reglab
+
+    result = reglab.run(
+        [*overrides, "trainer.max_epochs=5", "model.hidden=[16]", "logger=none", "data.batch_size=256"],
+        verbose=False,
+    )
+    values = result.history[monitor]
+    epoch = int(np.argmax(values)) if pick == "first max" else len(values) - 1
+    assert result.metrics["fit/best_epoch"] == epoch
+    assert result.metrics["fit/selection_score"] == pytest.approx(values[epoch])
+    assert result.metrics["fit/best_val_loss"] == pytest.approx(result.history["val/loss"][epoch])
+    assert result.metrics["data/resplit"] == 1.0 and result.metrics["data/n_test"] > 0
