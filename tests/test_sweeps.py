@@ -96,7 +96,7 @@ def test_a_killed_sweep_resumes_with_only_the_missing_configs(output_dir):
 
 
 @pytest.mark.parametrize(
-    ("preset", "jobs"), [("ablation", 320), ("lasso_path", 7), ("mnist1d", 80), ("zou_hastie", 1920)]
+    ("preset", "jobs"), [("ablation", 640), ("lasso_path", 7), ("mnist1d", 80), ("zou_hastie", 1920)]
 )
 def test_sweep_presets_compose_and_size(preset, jobs):
     cfg, choices = compose_with_choices([f"experiment={preset}"])
@@ -123,4 +123,5 @@ def test_every_regularizer_of_the_ablation_preset_instantiates():
             ]
             cfg, _ = compose_with_choices(overrides)
             assert instantiate(cfg.regularizer).strength == strength
-            assert list(cfg.study.tuned) == ["regularizer.strength"] and cfg.callbacks.early_stopping is None
+            assert list(cfg.study.tuned) == ["optimizer.lr", "regularizer.strength"]
+            assert cfg.callbacks.early_stopping is None

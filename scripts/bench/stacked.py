@@ -1,7 +1,8 @@
 """Section 5, ``stacked``: ``hydra/launcher=stacked`` against the basic launcher.
 
 - The ablation, side by side in one run: ``experiment=ablation`` over 3 seeds, 3 of its 4
-  strengths, without batch norm (4 regularizers x 3 strengths x 2 dropout rates x 3 seeds =
+  strengths, its first learning rate, without batch norm (4 regularizers x 3 strengths x 2 dropout
+  rates x 3 seeds =
   72 runs, 30 epochs each; ``--quick``: 4 runs of 2 epochs), with each launcher into its own
   store; wall time, FINISHED runs, and the paired difference of test accuracy per job
   (stacked - basic) with its 95 % t interval.
@@ -26,7 +27,13 @@ from bench.children import create_store, run_child
 from bench.common import log
 from bench.stats import median
 
-ABLATION = ["experiment=ablation", "seed=0,1,2", "batchnorm=false", "regularizer.strength=2e-2,2e-3,2e-4"]
+ABLATION = [
+    "experiment=ablation",
+    "seed=0,1,2",
+    "batchnorm=false",
+    "optimizer.lr=1e-3",
+    "regularizer.strength=2e-2,2e-3,2e-4",
+]
 QUICK_ABLATION = ["regularizer=none,l1", "dropout=0,0.3", "seed=0", "trainer.max_epochs=2"]
 K_VALUES = (1, 8, 32, 72)
 QUICK_K = (1, 4)
