@@ -3,9 +3,8 @@
 - The ablation, side by side in one run: ``experiment=ablation`` over 3 seeds, 3 of its 4
   strengths, its first learning rate, without batch norm (4 regularizers x 3 strengths x 2
   dropout rates x 3 seeds = 72 runs, 30 epochs each; ``--quick``: 4 runs of 2 epochs), with each
-  launcher into its own
-  store; wall time, FINISHED runs, and the paired difference of test accuracy per job
-  (stacked - basic) with its 95 % t interval.
+  launcher into its own store; wall time, FINISHED runs, and the paired difference of test
+  accuracy per job (stacked - basic) with its 95 % t interval.
 - The floor of the ablation's stack on this machine: its 600 training steps of 72 digits MLPs
   (half with dropout 0.3) in a hand-written stacked loop (``vmap`` forward, ``backward``, the
   stacked Adam; no Lightning, validation, metrics, penalty, MLflow or Hydra), with and without
