@@ -152,3 +152,6 @@ def test_a_sweep_resumed_again_is_one_study_with_the_same_runs(resumed):
     first, last = report.load_sweep(store_uri(out), sweep_id=b), report.load_sweep(store_uri(out))
     assert (last.sweep_id, last.study_id, last.launches) == (again, b, 2)
     assert sorted(last.finished()) == sorted(first.finished()) and last.never_ran() == 0
+    # one report folder per study: the second resume wrote into B's, none of its own
+    (a, _, _) = resumed[1]
+    assert sorted(p.name for p in (out / "reports").iterdir()) == sorted([a, b])
