@@ -6,12 +6,15 @@ from __future__ import annotations
 import html
 import logging
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import all_runs, child_runs, run_cli, store_uri
+from conftest import ROOT, all_runs, child_runs, run_cli, store_uri
 
 import reglab
 from reglab import report, tracking
@@ -68,8 +71,8 @@ def test_run_names_put_group_choices_first_and_paths_by_their_file_name():
 def test_a_long_answer_is_cut_at_a_line_to_fit_mlflows_tag_limit():
     long = "## Answer\n\n" + "\n".join(f"- level {i} vs none: " + "x" * 200 for i in range(60))
     written = note(long, Path("/r"))
-    assert len(written) <= NOTE_CHARS and written.startswith("## Answer\n\n- level 0 vs none: ")
-    assert "- level 59" not in written and written.endswith("in this run's artifacts, and `/r`.")
+    assert len(written) <= NOTE_CHARS and "- level 0 vs none: " in written and "- level 59" not in written
+    assert written.startswith("**Answer** of this sweep (the whole report: `report/report.html` in Artifacts")
     kept = [line for line in written.splitlines() if line.startswith("- level")]
     assert kept and all(line.endswith("x" * 200) for line in kept)  # whole lines only
     assert "(the rest of the Answer is in the report)" in written
@@ -108,8 +111,9 @@ def test_the_answer_is_the_parent_runs_description_and_report_html_its_artifact(
     publish_to_parent(client, parent_run_id, written.directory, written.markdown, written.files)
 
     note = client.get_run(parent_run_id).data.tags[NOTE_TAG]
-    assert note.splitlines()[:2] == ["## Answer", ""] and all(line in note for line in answer)
-    assert "report/report.html" in note and str(written.directory) in note
+    where = f"`report/report.html` in Artifacts, and `{written.directory}`"
+    first = f"**Answer** of this sweep (the whole report: {where})"
+    assert note.splitlines()[:2] == [first, ""] and all(line in note for line in answer)
     assert "report/report.html" in [a.path for a in client.list_artifacts(parent_run_id, "report")]
     logged = Path(client.download_artifacts(parent_run_id, "report/report.html", str(tmp_path)))
     page = logged.read_text()
@@ -122,6 +126,30 @@ def test_the_answer_is_the_parent_runs_description_and_report_html_its_artifact(
     embedded = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', page)
     assert sorted(embedded) == sorted(figures)
     assert not re.search(r'src="[^"]*\.png"', page)  # no figure left as a file reference
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+def test_the_ui_shows_the_answer_on_the_sweeps_run_page(hand_sweep, tmp_path):
+    uri, parent_run_id, written = hand_sweep
+    publish_to_parent(
+        report.open_client(uri), parent_run_id, written.directory, written.markdown, written.files
+    )
+    picture = tmp_path / "answer.png"
+    script = [sys.executable, "scripts/mlflow_ui_screenshot.py", "--sweep-answer", "--out", str(picture)]
+    shot = subprocess.run(
+        [*script, "--store", str(tracking.sqlite_path(uri))],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert shot.returncode == 0, shot.stdout + shot.stderr
+    assert (
+        f"runs/{parent_run_id}" in shot.stdout
+        and "the sweep's parent run page shows its Answer" in shot.stdout
+    )
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # --------------------------------------------------------------------------- one run

@@ -62,15 +62,17 @@ def publish_to_parent(client, parent_run_id: str, directory: Path, markdown: str
 
 
 def note(markdown: str, directory: Path) -> str:
-    """The parent run's description: the Answer section (as markdown) and where the whole
-    report is; an Answer too long for MLflow's tag limit is cut at a line, the rest left to
+    """The parent run's description: a first line naming the whole report (the UI shows a
+    description's first lines, the rest behind "Show more"), then the Answer section as
+    markdown; an Answer too long for MLflow's tag limit is cut at a line, the rest left to
     the report."""
     answer = "\n".join(_answer_section(markdown)).strip() or NO_ANSWER
-    where = f"The whole report: `{ARTIFACT_PATH}/{PAGE}` in this run's artifacts, and `{directory}`."
-    room = NOTE_CHARS - len(ANSWER_HEADING) - len(where) - len(CUT) - 8
+    report = f"`{ARTIFACT_PATH}/{PAGE}` in Artifacts, and `{directory}`"
+    first = f"**Answer** of this sweep (the whole report: {report})"
+    room = NOTE_CHARS - len(first) - len(CUT) - 2
     if len(answer) > room:
         answer = answer[:room].rsplit("\n", 1)[0] + CUT
-    return f"{ANSWER_HEADING}\n\n{answer}\n\n{where}"
+    return f"{first}\n\n{answer}"
 
 
 def report_page(markdown: str, directory: Path, files: list[str]) -> str:
