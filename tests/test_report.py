@@ -112,8 +112,16 @@ def test_report_writes_tables_and_figures_and_logs_them_to_the_parent(store, wri
         assert (written / figure).stat().st_size > 10_000, figure
     from mlflow import MlflowClient
 
-    logged = MlflowClient(tracking_uri=uri).list_artifacts(parent_id, "report")
-    assert sorted(a.path for a in logged) == sorted(f"report/{name}" for name in report.REPORT_FILES)
+    client = MlflowClient(tracking_uri=uri)
+    logged = client.list_artifacts(parent_id, "report")
+    expected = [*report.REPORT_FILES, "report.html"]
+    assert sorted(a.path for a in logged) == sorted(f"report/{name}" for name in expected)
+    # the parent run's description (the MLflow UI's run page) is the report's Answer
+    from reglab.report.publish import answer_lines
+
+    note = client.get_run(parent_id).data.tags["mlflow.note.content"]
+    answer = answer_lines((written / "summary.md").read_text())
+    assert answer and all(line in note for line in answer)
 
 
 @pytest.mark.slow

@@ -188,7 +188,7 @@ def write_report(
 
     directory = report_directory(output_dir or default_output_dir(uri), sweep, baseline)
     directory.mkdir(parents=True, exist_ok=True)
-    for name in (*report_files(), "tuned_selection.csv"):
+    for name in (*report_files(), "tuned_selection.csv", "report.html"):
         (directory / name).unlink(missing_ok=True)
     drawn = _draw_figures(context, directory)
     text = document(everything, sweep, metric, columns, summary, comparisons, chosen, drawn, failures, margin)
@@ -210,6 +210,11 @@ def write_report(
         folder = "report" if not baseline else f"report/{directory.name}"
         for name in files:
             client.log_artifact(sweep.parent_run_id, str(directory / name), artifact_path=folder)
+        if not baseline:  # the default report is the sweep's answer: its description and page
+            from reglab.report.publish import PAGE, publish_to_parent
+
+            publish_to_parent(client, sweep.parent_run_id, directory, text, files)
+            files.append(PAGE)
     return Report(directory, sweep, metric, columns, chosen, summary, comparisons, text, log_artifacts, files)
 
 
