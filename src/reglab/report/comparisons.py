@@ -231,6 +231,8 @@ def compare(
             "paired_row": True,
             "in_family": any(c in asked for c in baseline),
         }
+    if not rows:
+        return decide(pd.DataFrame(columns=["in_family"]), metric, margin)
     per_seed = _per_seed(frame)
     runs_of = frame.groupby("config").groups
     tested = []
