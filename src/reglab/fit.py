@@ -96,7 +96,7 @@ def record_test(
             tracked.log_metrics(summary)
     metrics = {k: float(v) for k, v in tested[0].items()} if tested else {}
     metrics.update(summary)
-    log.info("final metrics: %s", {k: round(v, 4) for k, v in sorted(metrics.items())})
+    log.debug("final metrics: %s", {k: round(v, 4) for k, v in sorted(metrics.items())})
     return metrics
 
 
