@@ -1,6 +1,7 @@
-"""Every row of the README's convention table: the other library's objective equals
-reglab's (``mean data loss + ElasticNet(strength, l1_ratio)``) up to a positive factor,
-so both have the same minimizer. The training-level check is tests/test_parity.py."""
+"""Every row of the convention table (docs/penalties.md, "Conventions of other libraries"):
+the other library's objective equals reglab's (``mean data loss + ElasticNet(strength,
+l1_ratio)``) up to a positive factor, so both have the same minimizer. The training-level
+check is tests/test_parity.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The README's recipe for a reusable option of one's own: a config folder of the user's,
+"""The recipe for a reusable option of one's own (docs/penalties.md): a config folder of the user's,
 added to Hydra's search path on the command line."""
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ pytestmark = pytest.mark.slow
 
 
 def test_readme_searchpath_recipe_finds_the_users_own_option(output_dir, tmp_path):
-    section = (ROOT / "README.md").read_text()
-    section = section[section.index("### Write your own regularizer") :]
+    section = (ROOT / "docs" / "penalties.md").read_text()
+    section = section[section.index("## Write your own regularizer") :]
     code = re.search(r"```python\n(# my_penalties.py\n.*?)```", section, re.S).group(1)
     recipe = re.search(
         r"For a reusable option, put a yaml with `(.+?)` and\s+`(.+?)` in `<your config dir>/(.+?)`"
         r" and add\s+`(hydra\.searchpath=.+?)` to the command; then `(.+?)`\.",
         section,
     )
-    assert recipe, "the README's searchpath recipe changed: update this test with it"
+    assert recipe, "the searchpath recipe of docs/penalties.md changed: update this test with it"
     first_key, second_key, file_name, searchpath, option = recipe.groups()
     assert (file_name, option) == ("regularizer/hoyer.yaml", "regularizer=hoyer")
 

@@ -175,11 +175,12 @@ def test_weight_statistics_hand_made():
 
 
 def test_near_zero_threshold_is_the_documented_one_and_the_one_used(monkeypatch):
-    """README: near_zero_fraction is the share with ``|w| < 1e-3``; the statistic reads
+    """docs/tracking.md: near_zero_fraction is the share with ``|w| < 1e-3``; the statistic reads
     ``NEAR_ZERO`` when it runs (no copy of the number elsewhere)."""
     from conftest import ROOT
 
-    documented = re.search(r"near_zero_fraction` \|.*`\|w\| < ([0-9.e-]+)`", (ROOT / "README.md").read_text())
+    page = (ROOT / "docs" / "tracking.md").read_text()  # "What a run records"
+    documented = re.search(r"near_zero_fraction` \|.*`\|w\| < ([0-9.e-]+)`", page)
     assert documented and float(documented.group(1)) == NEAR_ZERO
     w = [torch.tensor([[5e-4, 5e-3, 5e-2, 0.5]])]
     assert weight_statistics(w)["weights/near_zero_fraction"].item() == pytest.approx(1 / 4)

@@ -141,14 +141,14 @@ def test_weight_decay_reaches_only_the_ndim_2_weights():
 
 @pytest.mark.slow
 def test_readme_custom_regularizer_example_runs(output_dir, tmp_path):
-    """The README's "Write your own regularizer" code and command, verbatim."""
+    """The "Write your own regularizer" code and command of docs/penalties.md, verbatim."""
     import re
     import shlex
 
     from conftest import ROOT, run_cli
 
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Write your own regularizer") :]
+    page = (ROOT / "docs" / "penalties.md").read_text()
+    section = page[page.index("## Write your own regularizer") :]
     code = re.search(r"```python\n(# my_penalties.py\n.*?)```", section, re.S).group(1)
     command = re.search(r"```bash\n(PYTHONPATH=\. python train\.py .*?)\n```", section).group(1)
     (tmp_path / "my_penalties.py").write_text(code)

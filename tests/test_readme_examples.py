@@ -48,7 +48,7 @@ def test_digits_examples_learn_digits(command, output_dir):
 
 def test_the_lasso_style_regression_matches_scikit_learns_lasso(output_dir):
     """Within 0.05 test r2 of scikit-learn's Lasso at the same strength (alpha = strength / 2,
-    the README's convention table) on the same standardized split and targets."""
+    the convention table of docs/penalties.md) on the same standardized split and targets."""
     from sklearn.linear_model import Lasso
     from sklearn.metrics import r2_score
 
