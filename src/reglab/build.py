@@ -66,7 +66,9 @@ class Components:
 
 def build_components(cfg: DictConfig) -> Components:
     """Data (loaded and split), regularizer, optimizer factory and the model for that data,
-    the model initialized from ``cfg.seed``."""
+    the model initialized from ``cfg.seed`` and its dropout masks keyed by it."""
+    from reglab.dropout import key_dropouts
+
     datamodule = instantiate(cfg.data, "data")
     regularizer = instantiate(cfg.regularizer, "regularizer")
     optimizer = instantiate(cfg.optimizer, "optimizer")
@@ -74,6 +76,7 @@ def build_components(cfg: DictConfig) -> Components:
         datamodule.setup("fit")
     seed_all(cfg.seed)
     model = build_model(cfg.model, datamodule)
+    key_dropouts(model, cfg.seed)  # dropout masks from the run's own seed (reglab.dropout)
     return Components(datamodule, model, regularizer, optimizer)
 
 

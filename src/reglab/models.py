@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from reglab import checks
+from reglab.dropout import SeededDropout
 from reglab.errors import ConfigError
 
 ACTIVATIONS = {
@@ -62,7 +63,7 @@ class MLP(nn.Sequential):
                 layers.append(nn.BatchNorm1d(int(size)))
             layers.append(make_activation(activation))
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(SeededDropout(dropout))
             width = int(size)
         layers.append(nn.Linear(width, out_features))
         super().__init__(*layers)
@@ -173,10 +174,8 @@ def _conv_blocks(
 ) -> tuple[nn.Sequential, tuple]:
     """The convolutional blocks of :class:`ConvNet` and the shape of the maps they give."""
     dims = len(input_shape) - 1
-    conv, norm, max_pool, channel_dropout = (
-        (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.Dropout1d)
-        if dims == 1
-        else (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.Dropout2d)
+    conv, norm, max_pool = (
+        (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d) if dims == 1 else (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d)
     )
     blocks: list[nn.Module] = []
     width, size = input_shape[0], list(input_shape[1:])
@@ -191,7 +190,7 @@ def _conv_blocks(
             blocks.append(max_pool(pool))
             size = [s // pool for s in size]
         if dropout > 0:
-            blocks.append(channel_dropout(dropout))
+            blocks.append(SeededDropout(dropout, channels=True))
         width = c
     return nn.Sequential(*blocks), (width, *size)
 
@@ -201,14 +200,14 @@ def _dense_head(flat, out_features, hidden, activation, dropout, batchnorm) -> n
     layers: list[nn.Module] = []
     for h in hidden:
         if dropout > 0:
-            layers.append(nn.Dropout(dropout))
+            layers.append(SeededDropout(dropout))
         layers.append(nn.Linear(flat, h))
         if batchnorm:
             layers.append(nn.BatchNorm1d(h))
         layers.append(make_activation(activation))
         flat = h
     if dropout > 0:
-        layers.append(nn.Dropout(dropout))
+        layers.append(SeededDropout(dropout))
     layers.append(nn.Linear(flat, out_features))
     return nn.Sequential(*layers)
 

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, open_dict
 from torch import Tensor, nn
 
 from reglab.build import Components, build_model
-from reglab.stacked.dropout import replace_dropouts
+from reglab.dropout import SeededDropout, key_dropouts
 
 
 @dataclasses.dataclass
@@ -44,22 +44,24 @@ class Member:
 
 @dataclasses.dataclass
 class StackedState:
-    """A template model (one member's architecture with :class:`MemberDropout` layers) and the
-    members' parameters and buffers stacked along a new leading axis, by template name."""
+    """A template model (one member's architecture, with every dropout layer any member has)
+    and the members' parameters and buffers stacked along a new leading axis, by template name:
+    a dropout layer's ``p`` and ``key`` are each member's rate and seed (0 for a member without
+    dropout), so its masks are those of its own run (:mod:`reglab.dropout`)."""
 
     template: nn.Module
     params: dict[str, Tensor]
     buffers: dict[str, Tensor]
     decayed: set[str]  # params that get the optimizer's weight_decay (ndim >= 2 in a member)
     penalized: list[str]  # params the regularizer selects (same selection for every member)
-    rates: list[str]  # the MemberDropout rate buffers (template only)
+    dropouts: list[str]  # the dropout layers' p and key buffers (filled per member, not a model's state)
 
     def member_state(self, tensors: dict[str, Tensor], position: int, model: nn.Module) -> dict[str, Tensor]:
         """The state dict of ``model`` (member ``position``'s) from stacked ``tensors``: the
         template's parameters and buffers map, in order, to the model's (its dropout layers,
         present or not, hold none)."""
-        names = [n for n, _ in model.named_parameters()] + [n for n, _ in model.named_buffers()]
-        mine = [*self.params, *(n for n in self.buffers if n not in self.rates)]
+        names = [n for n, _ in model.named_parameters()] + _state_buffers(model)
+        mine = [*self.params, *(n for n in self.buffers if n not in self.dropouts)]
         return {name: tensors[t][position].clone() for name, t in zip(names, mine, strict=True)}
 
 
@@ -71,17 +73,20 @@ def build_state(members: list[Member]) -> StackedState:
         with open_dict(model_cfg):
             model_cfg.dropout = max(m.dropout for m in members)
     template = build_model(model_cfg, first.components.datamodule)
-    rates = replace_dropouts(template)
+    dropouts = key_dropouts(template, 0)
     models = [m.components.model for m in members]
     param_names = [n for n, _ in template.named_parameters()]
-    buffer_names = [n for n, _ in template.named_buffers() if n not in rates]
+    buffer_names = [n for n, _ in template.named_buffers() if n not in dropouts]
     member_params = [list(model.named_parameters()) for model in models]
-    member_buffers = [list(model.named_buffers()) for model in models]
+    member_buffers = [_named_state_buffers(model) for model in models]
     _check_shapes(template, param_names, buffer_names, member_params[0], member_buffers[0])
     params = {n: torch.stack([mp[i][1].detach() for mp in member_params]) for i, n in enumerate(param_names)}
     buffers = {n: torch.stack([mb[i][1] for mb in member_buffers]) for i, n in enumerate(buffer_names)}
-    for name in rates:
-        buffers[name] = torch.tensor([m.dropout for m in members], dtype=torch.float64)
+    for name in dropouts:
+        if name.endswith(".p"):
+            buffers[name] = torch.tensor([m.dropout for m in members])  # the dtype of a model's own p
+        else:
+            buffers[name] = torch.tensor([int(m.cfg.seed) for m in members], dtype=torch.int64)
     selected = {id(p) for p in first.components.regularizer.select(template)}
     return StackedState(
         template=template,
@@ -89,8 +94,19 @@ def build_state(members: list[Member]) -> StackedState:
         buffers=buffers,
         decayed={n for n, p in template.named_parameters() if p.ndim >= 2},
         penalized=[n for n, p in template.named_parameters() if id(p) in selected],
-        rates=rates,
+        dropouts=dropouts,
     )
+
+
+def _named_state_buffers(model: nn.Module) -> list[tuple[str, Tensor]]:
+    buffers = dict(model.named_buffers())
+    return [(name, buffers[name]) for name in _state_buffers(model)]
+
+
+def _state_buffers(model: nn.Module) -> list[str]:
+    """``model``'s buffer names but its dropout layers' (which a stack fills per member)."""
+    layers = {name for name, m in model.named_modules() if isinstance(m, SeededDropout)}
+    return [n for n, _ in model.named_buffers() if n.rpartition(".")[0] not in layers]
 
 
 def _check_shapes(template, param_names, buffer_names, params, buffers) -> None:

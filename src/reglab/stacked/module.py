@@ -4,9 +4,11 @@ The template model is called once per member through :func:`torch.func.vmap` ove
 :func:`torch.func.functional_call` with the member's parameters and buffers (its slice of
 the stacked tensors): the forward of each member is the code of :mod:`reglab.models`, batch
 norm keeps each member's running statistics, dropout draws each member's masks at its own
-rate (:class:`~reglab.stacked.dropout.MemberDropout`). The loss is the sum of the members'
-data losses (:func:`reglab.module.data_loss` per member), so each member's gradient is its
-own. Each member's regularizer is its own :mod:`reglab.regularizers` object. After backward
+rate from its own seed (:class:`~reglab.dropout.SeededDropout`: the masks of its sequential
+run, whatever it is stacked with; no global random state is read inside the vmap). The loss
+is the sum of the members' data losses (:func:`reglab.module.data_loss` per member), so each
+member's gradient is its own. Each member's regularizer is its own :mod:`reglab.regularizers`
+object. After backward
 the elastic-net family's gradients (``l1``, ``l2``, ``elastic``) are added for all members
 at once, by :func:`~reglab.regularizers.add_elastic_gradient` (the code of their own
 ``add_gradient``) with per-member coefficients; any other penalty's gradient, and every
@@ -98,7 +100,7 @@ class StackedModule(L.LightningModule):
         self.latest_val: dict[str, Tensor] = {}
         self.loaders: list = []  # the StackedBatches to cut when members leave
         self._views: list[list[Tensor]] = []
-        self._forward = vmap(self._member_forward, randomness="different")
+        self._forward = vmap(self._member_forward, randomness="error")  # masks: reglab.dropout
         self._started = time.perf_counter()
 
     # -- the batched forward and loss -------------------------------------------------------
