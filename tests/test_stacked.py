@@ -247,7 +247,7 @@ def test_with_dropout_a_configuration_trains_identically_alone_in_any_stack_and_
     import reglab
     from reglab.stacked.api import run_stacked
 
-    base = [*FLOAT64, "dropout=0.3", "trainer.max_epochs=4", "model.hidden=[32]"]
+    base = [*FLOAT64, "dropout=0.3", "trainer.max_epochs=2", "model.hidden=[32]", "data.batch_size=128"]
     config = [*base, "seed=1", "regularizer=l1", "regularizer.strength=1e-3"]
     stacks = [
         [config],
