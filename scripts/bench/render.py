@@ -275,7 +275,15 @@ def _render_floor(floor: dict | None, basic_s: float) -> list[str]:
             [
                 [f"matrix products alone ({fmt(floor['products_gflops'], 0)} GFLOP/s)", seconds["products"]],
                 ["hand-written stacked loop, no dropout", seconds["no_dropout"]],
-                ["hand-written stacked loop, half the members dropout 0.3", seconds["dropout"]],
+                [
+                    "hand-written stacked loop, half the members dropout 0.3 (seeded masks)",
+                    seconds["dropout"],
+                ],
+                *(
+                    [["the same with torch's global generator's masks", seconds["global_generator_dropout"]]]
+                    if "global_generator_dropout" in seconds
+                    else []
+                ),
             ],
         ),
         "",

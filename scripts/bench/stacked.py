@@ -7,8 +7,9 @@
   accuracy per job (stacked - basic) with its 95 % t interval.
 - The floor of the ablation's stack on this machine: its 600 training steps of 72 digits MLPs
   (half with dropout 0.3) in a hand-written stacked loop (``vmap`` forward, ``backward``, the
-  stacked Adam; no Lightning, validation, metrics, penalty, MLflow or Hydra), with and without
-  dropout, and the matrix products alone (``torch.bmm``, forward and both backward products).
+  stacked Adam; no Lightning, validation, metrics, penalty, MLflow or Hydra), without dropout,
+  with reglab's seeded masks and with torch's global generator's (the seeded masks' cost), and
+  the matrix products alone (``torch.bmm``, forward and both backward products).
 - Per-member cost against K: stacks of K = 1, 8, 32, 72 digits MLPs (seeds 0..K-1,
   ``regularizer=l1`` as the hand loop) trained in this process; the stack's fit seconds per
   optimizer step and member, next to the hand-written single-model loop's seconds per step.
@@ -127,25 +128,45 @@ def stack_floor(members: int, steps: int) -> dict:
     from torch import nn
     from torch.func import functional_call, vmap
 
+    from reglab.dropout import SeededDropout, key_dropouts
     from reglab.models import MLP
-    from reglab.stacked.dropout import replace_dropouts
     from reglab.stacked.optim import StackedOptimizer
 
-    def loop(dropout: bool) -> float:
+    class GlobalGeneratorDropout(nn.Module):
+        """The masks of torch's global generator (``vmap(randomness="different")``): the cost
+        reglab's seeded masks are compared with."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("p", torch.zeros(()))
+
+        def forward(self, x):
+            return x * (torch.rand_like(x) >= self.p) / (1 - self.p)
+
+    def loop(dropout: str) -> float:
+        """``dropout``: ``none``, ``seeded`` (reglab's, :mod:`reglab.dropout`) or ``global``."""
         torch.manual_seed(0)
         hidden = [o for _, o in LAYERS[:-1]]
-        model = MLP(LAYERS[0][0], LAYERS[-1][1], hidden=hidden, dropout=0.3 if dropout else 0.0)
+        model = MLP(LAYERS[0][0], LAYERS[-1][1], hidden=hidden, dropout=0.0 if dropout == "none" else 0.3)
+        names = key_dropouts(model, 0)
+        if dropout == "global":
+            for parent in list(model.modules()):
+                for child_name, child in list(parent.named_children()):
+                    if isinstance(child, SeededDropout):
+                        setattr(parent, child_name, GlobalGeneratorDropout())
         every_other = torch.tensor([0.3 * (k % 2) for k in range(members)])
-        rates = {name: every_other for name in replace_dropouts(model)}
+        buffers = {n: every_other if n.endswith(".p") else torch.arange(members) for n in names}
+        buffers = {n: b for n, b in buffers.items() if dropout == "seeded" or n.endswith(".p")}
         params = {n: nn.Parameter(0.05 * torch.randn(members, *p.shape)) for n, p in model.named_parameters()}
-        forward = vmap(lambda p, b, x: functional_call(model, (p, b), (x,)), randomness="different")
+        randomness = "different" if dropout == "global" else "error"
+        forward = vmap(lambda p, b, x: functional_call(model, (p, b), (x,)), randomness=randomness)
         lr, zero = (torch.full((members,), v, dtype=torch.float64) for v in (1e-3, 0.0))
         group = {"params": list(params.values()), "decay": True}
         optimizer = StackedOptimizer([group], "adam", lr=lr, weight_decay=zero, momentum=zero)
         x, y = torch.randn(members, 64, 64), torch.randint(0, 10, (members, 64))
         started = perf_counter()
         for _ in range(steps):
-            loss = vmap(nn.functional.cross_entropy)(forward(params, rates, x), y).sum()
+            loss = vmap(nn.functional.cross_entropy)(forward(params, buffers, x), y).sum()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -162,7 +183,12 @@ def stack_floor(members: int, steps: int) -> dict:
         return perf_counter() - started
 
     flop = steps * sum(3 * 2 * members * 64 * i * o for i, o in LAYERS)  # 3 products of 2 flop a term
-    seconds = {"products": products(), "no_dropout": loop(False), "dropout": loop(True)}
+    seconds = {
+        "products": products(),
+        "no_dropout": loop("none"),
+        "dropout": loop("seeded"),
+        "global_generator_dropout": loop("global"),
+    }
     log(f"stacked: floor {seconds}")
     return {
         "members": members,
