@@ -8,10 +8,10 @@ from hydra.utils import instantiate
 from torch import nn
 
 from reglab.config import compose
+from reglab.dropout import SeededDropout
 from reglab.models import ConvNet
 from reglab.regularizers import select_weights
 
-DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
@@ -67,16 +67,16 @@ def test_dropout_and_batchnorm_layers_exactly_when_toggled(option, dims, dropout
     model = from_config(option, shape, dropout=dropout, batchnorm=str(batchnorm).lower())
     n_blocks = sum(isinstance(m, nn.Conv1d | nn.Conv2d) for m in model.features)
     n_hidden = sum(isinstance(m, nn.Linear) for m in model.head) - 1
-    channel_dropout = nn.Dropout1d if dims == 1 else nn.Dropout2d
     norm = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
-    dropouts, norms = count(model, DROPOUTS), count(model, NORMS)
+    norms = count(model, NORMS)
+    dropouts = [m for m in model.modules() if isinstance(m, SeededDropout)]
     if dropout:
-        assert dropouts[channel_dropout] == n_blocks
-        assert dropouts[nn.Dropout] == n_hidden + 1
-        assert isinstance(model.head[-2], nn.Dropout) and model.head[-2].p == dropout
-        assert all(m.p == dropout for m in model.modules() if isinstance(m, DROPOUTS))
+        assert sum(m.channels for m in dropouts) == n_blocks  # channel dropout after each conv block
+        assert sum(not m.channels for m in dropouts) == n_hidden + 1
+        assert isinstance(model.head[-2], SeededDropout) and float(model.head[-2].p) == pytest.approx(dropout)
+        assert all(float(m.p) == pytest.approx(dropout) for m in dropouts)
     else:
-        assert dropouts == {}
+        assert dropouts == []
     if batchnorm:
         conv_norms = sum(isinstance(m, norm) for m in model.features)
         assert conv_norms == n_blocks

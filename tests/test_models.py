@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from reglab.dropout import SeededDropout
 from reglab.errors import ConfigError
 from reglab.models import ACTIVATIONS, MLP, LinearModel, make_activation
 
@@ -14,7 +15,7 @@ HIDDENS = [[7], [8, 6], [5, 4, 3]]
 
 def expected_types(n_hidden: int, dropout: float, batchnorm: bool, act=nn.ReLU) -> list[type]:
     block = [nn.Linear] + ([nn.BatchNorm1d] if batchnorm else []) + [act]
-    block += [nn.Dropout] if dropout > 0 else []
+    block += [SeededDropout] if dropout > 0 else []
     return block * n_hidden + [nn.Linear]
 
 
@@ -29,11 +30,11 @@ def test_mlp_layer_structure(hidden, dropout, batchnorm):
     layers = list(model)
     assert [type(m) for m in layers] == expected_types(len(hidden), dropout, batchnorm)
 
-    dropouts = [m for m in layers if isinstance(m, nn.Dropout)]
+    dropouts = [m for m in layers if isinstance(m, SeededDropout)]
     bns = [m for m in layers if isinstance(m, nn.BatchNorm1d)]
     assert len(dropouts) == (len(hidden) if dropout > 0 else 0)
     assert len(bns) == (len(hidden) if batchnorm else 0)
-    assert all(d.p == dropout for d in dropouts)
+    assert all(float(d.p) == pytest.approx(dropout) and not d.channels for d in dropouts)
 
     linears = [m for m in layers if isinstance(m, nn.Linear)]
     widths = [10, *hidden, 3]
