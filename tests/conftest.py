@@ -26,12 +26,18 @@ def store_uri(output_dir: Path) -> str:
     return f"sqlite:///{output_dir / 'mlflow.db'}"
 
 
-def run_cli(args: list[str], output_dir: Path, timeout: float = 600, env: dict | None = None):
-    """``python train.py ARGS paths.output_dir=OUTPUT_DIR`` in the repository root."""
+def run_cli(
+    args: list[str],
+    output_dir: Path,
+    timeout: float = 600,
+    env: dict | None = None,
+    python_flags: tuple[str, ...] = (),
+):
+    """``python [PYTHON_FLAGS] train.py ARGS paths.output_dir=OUTPUT_DIR`` in the repository root."""
     environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     environment.update(env or {})
     return subprocess.run(
-        [sys.executable, "train.py", *args, f"paths.output_dir={output_dir}"],
+        [sys.executable, *python_flags, "train.py", *args, f"paths.output_dir={output_dir}"],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -54,3 +60,21 @@ def all_runs(uri: str):
 def child_runs(output_dir: Path):
     """The job runs of the store in ``output_dir``: every run but sweeps' parent runs."""
     return [r for r in all_runs(store_uri(output_dir)) if r.data.tags.get("reglab.kind") != "sweep"]
+
+
+def run_cli_counting_imports(
+    args: list[str], output_dir: Path
+) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """:func:`run_cli` under ``python -X importtime``: the process, with its stderr stripped of
+    the import lines, and the top-level packages it imported (``torch``, ``lightning``, ...)."""
+    done = run_cli(args, output_dir, python_flags=("-X", "importtime"))
+    imported, kept = set(), []
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:"):
+            name = line.rsplit("|", 1)[-1].strip()
+            if not name.startswith("package"):
+                imported.add(name.split(".")[0])
+        else:
+            kept.append(line)
+    done.stderr = "\n".join(kept) + ("\n" if kept else "")
+    return done, imported
