@@ -1,5 +1,5 @@
 """ComposeOnce gives every sweep job the config Hydra composes for it, composing once per
-set of group choices (reglab.sweeps.compose)."""
+set of group choices (reglab.compose_once)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hydra.errors import ConfigCompositionException
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
+from reglab.compose_once import ComposeOnce
 from reglab.config import CONFIG_NAME, find_config_dir, prepare_environment
-from reglab.sweeps.compose import ComposeOnce
 
 JOBS = [
     # a grid: group choices x values, as the ablation sweeps them

@@ -80,8 +80,8 @@ def test_constructors_and_validate_name_key_value_and_range():
 
 
 def test_validate_checks_a_table_path_before_anything_is_imported(tmp_path):
-    """The CLI validates in Hydra's on_run_start: a missing file must not cost the
-    seconds of importing lightning and mlflow first."""
+    """A job's door (reglab.config.check_job) checks before anything is built: a missing file
+    must not cost the seconds of importing lightning and mlflow first."""
     import subprocess
     import sys
 

@@ -19,15 +19,13 @@ DIFFERING = [  # seed, regularizer, strength and mode differ; patience too
 
 
 def members_of(jobs: list[list[str]], output_dir):
-    from reglab.config import compose_with_choices, sync_knobs, validate
+    from reglab.config import compose_with_choices
     from reglab.pipeline import prepare
     from reglab.stacked.members import Member
 
     members = []
     for i, overrides in enumerate(jobs):
         cfg, choices = compose_with_choices([*overrides, "logger=none", f"paths.output_dir={output_dir}"])
-        validate(cfg)
-        sync_knobs(cfg)
         members.append(Member(i, cfg, overrides, choices, output_dir / str(i), prepare(cfg)))
     return members
 
@@ -136,7 +134,7 @@ def test_batched_batch_norm_matches_torch_in_train_and_eval_mode(model, output_d
     members = members_of([[f"model={model}", "batchnorm=true", f"seed={s}"] for s in range(3)], output_dir)
     assert len({stack_key(m.cfg) for m in members}) == 1
     state = build_state(members)
-    module = StackedModule(state, members, _settings(members[0].cfg, "test"))
+    module = StackedModule(state, members, _settings(members, "test"))
     x = torch.stack([m.components.datamodule.tensors["train"][0][:16] for m in members])
     norm_types = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)
     norms = [

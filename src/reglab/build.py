@@ -4,8 +4,8 @@ and callbacks.
 Every object is made by its own constructor, which checks its arguments
 (:mod:`reglab.checks`); :func:`instantiate` unwraps Hydra's ``InstantiationException`` so
 that such an error reaches the user as the constructor's one line. Data, regularizer and
-model are built before Lightning and MLflow are imported and before the store is
-touched: a bad value costs a torch import, not a training stack, and leaves no run.
+model are built before Lightning and MLflow are imported, the callbacks (Lightning's) last,
+and all before the store is touched: a bad value leaves no run.
 """
 
 from __future__ import annotations
@@ -56,17 +56,20 @@ def seed_all(seed: int) -> None:
 
 @dataclasses.dataclass
 class Components:
-    """What one job trains: the data (set up), its model, regularizer and optimizer factory."""
+    """What one job trains: the data (set up), its model, regularizer, optimizer factory and
+    callbacks (both engines read their rules from these objects)."""
 
     datamodule: Any
     model: Any
     regularizer: Any
     optimizer: Any
+    callbacks: list
 
 
 def build_components(cfg: DictConfig) -> Components:
     """Data (loaded and split), regularizer, optimizer factory and the model for that data,
-    the model initialized from ``cfg.seed`` and its dropout masks keyed by it."""
+    the model initialized from ``cfg.seed`` and its dropout masks keyed by it; then the
+    callbacks (:func:`build_callbacks`)."""
     from reglab.dropout import key_dropouts
 
     datamodule = instantiate(cfg.data, "data")
@@ -77,7 +80,7 @@ def build_components(cfg: DictConfig) -> Components:
     seed_all(cfg.seed)
     model = build_model(cfg.model, datamodule)
     key_dropouts(model, cfg.seed)  # dropout masks from the run's own seed (reglab.dropout)
-    return Components(datamodule, model, regularizer, optimizer)
+    return Components(datamodule, model, regularizer, optimizer, build_callbacks(cfg))
 
 
 def build_model(model_cfg: DictConfig, datamodule) -> Any:
@@ -98,20 +101,14 @@ def build_model(model_cfg: DictConfig, datamodule) -> Any:
     return TargetScale(model, *scale)
 
 
-def build_callbacks(cfg: DictConfig, run_dir) -> list:
-    """The ``callbacks`` group's objects (a null entry is skipped); a ``ModelCheckpoint``
-    without a folder writes to the run's ``checkpoints/``."""
-    from lightning.pytorch.callbacks import ModelCheckpoint
-
-    callbacks = []
-    for name, node in (cfg.get("callbacks") or {}).items():
-        if node is None:
-            continue
-        callback = instantiate(node, f"callbacks.{name}")
-        if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
-            callback.dirpath = str(run_dir / "checkpoints")
-        callbacks.append(callback)
-    return callbacks
+def build_callbacks(cfg: DictConfig) -> list:
+    """The ``callbacks`` group's objects, each checking its arguments in its constructor (a
+    null entry is skipped)."""
+    return [
+        instantiate(node, f"callbacks.{name}")
+        for name, node in (cfg.get("callbacks") or {}).items()
+        if node is not None
+    ]
 
 
 def check_accelerator(cfg: DictConfig) -> None:

@@ -1,9 +1,10 @@
 """Command line: ``python train.py [overrides]`` / ``reglab-train [overrides]``.
 
 Hydra composes the config from ``conf/``; the job itself is :func:`reglab.pipeline.train`
-(one run, ending with its :func:`~reglab.pipeline.headline` on the console) or
-:func:`reglab.sweeps.job.run_sweep_job` (a job of a ``-m`` sweep). A config error ends the
-process with exit status 2 and one line on stderr.
+(one run, its config through its door here: :func:`reglab.config.check_job`, ending with its
+:func:`~reglab.pipeline.headline` on the console) or :func:`reglab.sweeps.job.run_sweep_job`
+(a job of a ``-m`` sweep, checked by reglab's launchers before the first job trains). A config
+error ends the process with exit status 2 and one line on stderr.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from reglab.config import CONFIG_NAME, find_config_dir, group_choices, prepare_environment
+from reglab.config import (
+    CONFIG_NAME,
+    check_job,
+    composing,
+    find_config_dir,
+    group_choices,
+    prepare_environment,
+)
 from reglab.entry import command, exit_on_user_error, import_run_modules
 from reglab.errors import USER_ERRORS, DivergedError
 from reglab.overrides import check_overrides
@@ -35,19 +43,23 @@ def _job(cfg: DictConfig) -> float | None:
     job_dir = Path(hydra_cfg.runtime.output_dir)
     redact_hydra_copies(job_dir)
     if hydra_cfg.mode == RunMode.MULTIRUN:
+        from reglab.sweeps.checked import checked_by_launcher
         from reglab.sweeps.job import run_sweep_job
 
-        job = int(hydra_cfg.job.num)
-        return run_sweep_job(cfg, job, job_dir, Path(hydra_cfg.sweep.dir), overrides, choices)
-    from reglab.pipeline import headline, prepare, train
-    from reglab.sweeps.job import OBJECTIVE
-
+        job, checked = int(hydra_cfg.job.num), checked_by_launcher(hydra_cfg)
+        return run_sweep_job(cfg, job, job_dir, Path(hydra_cfg.sweep.dir), overrides, choices, checked)
     with exit_on_user_error():  # inside the job: Hydra would turn it into a traceback
         try:
-            components = prepare(cfg)  # every config error, before the training stack loads
+            check_job(cfg)  # the door, before torch is imported
+            from reglab.pipeline import prepare
+
+            components = prepare(cfg)  # every constructor, before the training stack loads
         except USER_ERRORS:
             _remove_job_folder(job_dir, Path(cfg.paths.output_dir))
             raise
+    from reglab.pipeline import headline, train
+    from reglab.sweeps.job import OBJECTIVE
+
     import_run_modules(with_mlflow=bool(cfg.logger.enabled))
     try:
         result = train(cfg, overrides, job_dir, choices, components=components)
@@ -75,6 +87,7 @@ def main() -> None:
 
         config_dir = find_config_dir()
         prepare_environment(config_dir)
-        check_overrides(sys.argv[1:], config_dir, CONFIG_NAME)
-        with span("hydra"):
-            hydra.main(config_path=str(config_dir), config_name=CONFIG_NAME, version_base="1.3")(_job)()
+        with composing():
+            check_overrides(sys.argv[1:], config_dir, CONFIG_NAME)
+            with span("hydra"):
+                hydra.main(config_path=str(config_dir), config_name=CONFIG_NAME, version_base="1.3")(_job)()

@@ -1,15 +1,21 @@
 """Where the config tree lives, how it is composed outside the CLI, and how it is checked.
 
-:func:`validate` runs before anything is instantiated or logged: a bad value stops the
-job with one line naming the key, the value and what is allowed. It holds the rules that
+Every job's config passes one door, once, before anything is instantiated or logged:
+:func:`check_job` (:func:`validate`, then :func:`sync_knobs`). A bad value stops the job with
+one line naming the key, the value and what is allowed. :func:`validate` holds the rules that
 span several keys and those of constructors that are not reglab's; each of reglab's own
-classes checks its arguments in its constructor (:mod:`reglab.checks`).
+classes checks its arguments in its constructor (:mod:`reglab.checks`). Who opens the door:
+composition here (:func:`compose` and its siblings, for ``reglab.run`` and the Python API),
+the CLI's job for a single run, and for a sweep its launcher (reglab's check every job
+before the first trains: :mod:`reglab.sweeps.checked`) or else each job.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,10 +24,15 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from reglab import checks
 from reglab.errors import ConfigError
+from reglab.timing import span
 
 CONFIG_NAME = "train"
 ROOT_ENV = "REGLAB_ROOT"
 CONFIG_DIR_ENV = "REGLAB_CONFIG_DIR"
+# conf/hydra/launcher/basic.yaml puts reglab's launcher in the place of Hydra's own ``basic``;
+# Hydra then warns that a config file named like one of its structured configs is validated
+# against it (a deprecated match, harmless here: both only set ``_target_``).
+SHADOWED_BASIC = r"\s*'hydra/launcher/basic' is validated against ConfigStore schema"
 
 
 def find_config_dir() -> Path:
@@ -43,19 +54,30 @@ def prepare_environment(config_dir: Path) -> None:
     os.environ.setdefault(ROOT_ENV, str(config_dir.parent))
 
 
+@contextlib.contextmanager
+def composing() -> Iterator[None]:
+    """Around a composition of reglab's config tree: Hydra's warning about
+    :data:`SHADOWED_BASIC` silenced."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=SHADOWED_BASIC, category=UserWarning)
+        yield
+
+
 def compose(overrides: Sequence[str] = ()) -> DictConfig:
-    """The job config for ``overrides``, composed as ``python train.py`` would."""
+    """The job config for ``overrides``, composed as ``python train.py`` would, through the
+    door (:func:`check_job`)."""
     return compose_with_choices(overrides)[0]
 
 
 def compose_with_choices(overrides: Sequence[str] = ()) -> tuple[DictConfig, dict[str, str]]:
-    """The job config and the option chosen in each config group (``{"data": "digits", ...}``)."""
+    """The checked job config and the option chosen in each config group
+    (``{"data": "digits", ...}``)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     config_dir = find_config_dir()
     prepare_environment(config_dir)
-    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"), composing():
         cfg = hydra_compose(config_name=CONFIG_NAME, overrides=list(overrides), return_hydra_config=True)
     return _task_and_choices(cfg)
 
@@ -63,28 +85,29 @@ def compose_with_choices(overrides: Sequence[str] = ()) -> tuple[DictConfig, dic
 def compose_many(jobs: Sequence[Sequence[str]]) -> list[tuple[DictConfig, dict[str, str]]]:
     """:func:`compose_with_choices` of each job (a list of overrides), composing once per set
     of config-group choices and setting each job's values on a copy
-    (:class:`reglab.sweeps.compose.ComposeOnce`): the same configs at a fraction of the cost
+    (:class:`reglab.compose_once.ComposeOnce`): the same configs at a fraction of the cost
     when jobs differ in values (``seed=3``, ``regularizer.strength=1e-3``)."""
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
 
-    from reglab.sweeps.compose import ComposeOnce
+    from reglab.compose_once import ComposeOnce
 
     config_dir = find_config_dir()
     prepare_environment(config_dir)
-    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"), composing():
         loader = ComposeOnce(GlobalHydra.instance().config_loader())
         master = loader.load_configuration(CONFIG_NAME, [], RunMode.MULTIRUN)
         return [_task_and_choices(loader.load_sweep_config(master, list(job))) for job in jobs]
 
 
 def _task_and_choices(cfg: DictConfig) -> tuple[DictConfig, dict[str, str]]:
-    """A composed config without its ``hydra`` node, and the option chosen per group."""
+    """A composed config without its ``hydra`` node, through the door (:func:`check_job`),
+    and the option chosen per group."""
     choices = group_choices(cfg.hydra.runtime.choices)
     with open_dict(cfg):
         del cfg["hydra"]
-    return cfg, choices
+    return check_job(cfg), choices
 
 
 def group_choices(runtime_choices: Any) -> dict[str, str]:
@@ -107,6 +130,7 @@ FOREIGN_RULES: list[tuple[str, Callable[[str, Any], Any]]] = [
     ("trainer.max_epochs", lambda k, v: checks.integer(k, v, low=1)),
     ("callbacks.early_stopping.patience", lambda k, v: checks.integer(k, v, low=0)),
     ("callbacks.early_stopping.min_delta", lambda k, v: checks.number(k, v, low=0)),
+    ("callbacks.early_stopping.mode", lambda k, v: checks.choice(k, v, ("min", "max"))),
 ]
 
 # Top-level ablation knobs: the key each one sets in the model config, and its neutral
@@ -173,9 +197,9 @@ def sync_knobs(cfg: DictConfig) -> None:
 def validate(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` for a non-finite number anywhere, a key of a foreign
     constructor outside its range, or a rule spanning several keys; and
-    :class:`MissingDataError` for a ``data.path`` that is not a file. Imports nothing heavy:
-    the single-run CLI calls it before a job starts. The values of reglab's own classes are
-    checked by their constructors."""
+    :class:`MissingDataError` for a ``data.path`` that is not a file. Imports nothing heavy: a
+    bad value costs no training stack. The values of reglab's own classes are checked by their
+    constructors. Jobs call it through their door, :func:`check_job`."""
     resolved = {str(key): _select(cfg, str(key)) for key in cfg if key != "hydra"}
     for key, value in non_finite_numbers(resolved):
         raise checks.refuse(key, value, "a finite number")
@@ -192,3 +216,14 @@ def validate(cfg: DictConfig) -> None:
     table = OmegaConf.select(cfg, "data.path", default=None)
     if table is not None:
         checks.existing_file("data.path", table)
+
+
+def check_job(cfg: DictConfig) -> DictConfig:
+    """The door of a job's config, passed once before anything is built: :func:`validate`,
+    then :func:`sync_knobs`; returns ``cfg``. ``cfg`` may still hold Hydra's node: a
+    launcher checks the config it hands to Hydra's ``run_job``, whose copy without that node
+    is what the job gets."""
+    with span("config"):
+        validate(cfg)
+        sync_knobs(cfg)
+    return cfg

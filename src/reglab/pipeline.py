@@ -1,4 +1,4 @@
-"""One training job: validate -> build -> track -> fit -> test -> log.
+"""One training job: check -> build -> track -> fit -> test -> log.
 
 The CLI (``python train.py``) and the Python API (:func:`run`) both end in
 :func:`train`, so a notebook gets exactly what the command line gets.
@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from reglab.build import Components, build_components, check_accelerator
-from reglab.config import compose_with_choices, sync_knobs, validate
+from reglab.config import compose_with_choices
 from reglab.timing import span, timed
 from reglab.tracking.redaction import RedactingFilter
 
@@ -147,12 +147,10 @@ def _handlers_of(logger: logging.Logger) -> list[logging.Handler]:
 
 
 def prepare(cfg: DictConfig) -> Components:
-    """Check ``cfg`` and build what it trains (data, model, regularizer, optimizer): every
-    config error is raised here, before Lightning or MLflow is imported or the store is
-    touched. Top-level knobs are made the values the model uses (:func:`sync_knobs`)."""
+    """Build what a checked config (:func:`reglab.config.check_job`, once per job) trains:
+    data, model, regularizer, optimizer and callbacks. With the door, every config error is
+    raised here, before the training stack or MLflow is imported or the store is touched."""
     with span("config"):
-        validate(cfg)
-        sync_knobs(cfg)
         check_accelerator(cfg)
     with span("build"):
         return build_components(cfg)
@@ -169,11 +167,13 @@ def train(
 ) -> Result:
     """Run one job described by a composed config; see the module docstring.
 
-    ``choices`` (the option of each config group) are logged as ``choice.<group>`` params.
-    ``components`` are those :func:`prepare` built from ``cfg`` (built here when absent).
+    ``cfg`` has passed its door (:func:`reglab.config.check_job`). ``choices`` (the option of
+    each config group) are logged as ``choice.<group>`` params. ``components`` are those
+    :func:`prepare` built from ``cfg`` (built here when absent).
     """
     parts = components if components is not None else prepare(cfg)
-    from reglab.build import build_callbacks
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
     from reglab.fit import FitRecord, fit_and_test
     from reglab.module import RegularizedModule
 
@@ -184,7 +184,10 @@ def train(
         task=parts.datamodule.task,
         n_outputs=parts.datamodule.n_outputs,
     )
-    callbacks = [*build_callbacks(cfg, run_dir), *extra_callbacks]
+    for callback in parts.callbacks:  # a ModelCheckpoint without a folder: the run's checkpoints/
+        if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
+            callback.dirpath = str(run_dir / "checkpoints")
+    callbacks = [*parts.callbacks, *extra_callbacks]
     tracked = start_tracking(cfg, overrides, choices or {}) if cfg.logger.enabled else None
     try:
         metrics = fit_and_test(cfg, module, parts.datamodule, callbacks, tracked, run_dir)

@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hydra.core.utils import JobReturn, setup_globals
-from hydra.plugins.launcher import Launcher
 
 from reglab import checks
+from reglab.sweeps.checked import CheckingLauncher
 
 
-class StackedLauncher(Launcher):
-    """Hydra launcher of stacked sweeps; ``max_members`` caps the members of one stack;
+class StackedLauncher(CheckingLauncher):
+    """Hydra launcher of stacked sweeps, which checks every job first
+    (:mod:`reglab.sweeps.checked`); ``max_members`` caps the members of one stack;
     ``executor`` (``local`` / ``slurm``) submits each stack as one submitit job with the
     ``submitit`` parameters (:mod:`reglab.stacked.submit`) instead of training it here."""
 
@@ -26,16 +27,6 @@ class StackedLauncher(Launcher):
             None if executor is None else checks.choice("hydra.launcher.executor", executor, EXECUTORS)
         )
         self.submitit = dict(submitit or {})
-        self.config = self.task_function = self.hydra_context = None
-
-    def setup(self, *, hydra_context, task_function, config) -> None:
-        """Also makes the sweep's config loader compose once per set of group choices
-        (:class:`reglab.sweeps.compose.ComposeOnce`), for the sweeper's checks and ours."""
-        from reglab.sweeps.compose import ComposeOnce
-
-        if not isinstance(hydra_context.config_loader, ComposeOnce):
-            hydra_context.config_loader = ComposeOnce(hydra_context.config_loader)
-        self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from hydra.core.utils import configure_log
@@ -53,4 +44,4 @@ class StackedLauncher(Launcher):
             self.submitit,
         )
         sweep.sweep_dir.mkdir(parents=True, exist_ok=True)
-        return sweep.run(job_overrides, initial_job_idx)
+        return sweep.run(self.checked_jobs(job_overrides, initial_job_idx))

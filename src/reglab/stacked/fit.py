@@ -30,7 +30,7 @@ def train_stack(members: list[Member], stack_id: str, max_members: int) -> list[
     state = build_state(members)
     check_memory(state, members, max_members)
     cfg = members[0].cfg
-    settings = _settings(cfg, stack_id)
+    settings = _settings(members, stack_id)
     module = StackedModule(state, members, settings)
     train = StackedBatches([m.components.datamodule.train_dataloader() for m in members], shuffle=True)
     val = StackedBatches([m.components.datamodule.val_dataloader() for m in members], shuffle=False)
@@ -64,39 +64,53 @@ def train_stack(members: list[Member], stack_id: str, max_members: int) -> list[
     return results
 
 
-def _settings(cfg: DictConfig, stack_id: str) -> StackSettings:
-    callbacks = cfg.get("callbacks") or {}
-    best = callbacks.get("best_weights")
-    guard = callbacks.get("divergence")
+def _callback(member: Member, kind: type):
+    """The member's callback of class ``kind`` (built from its ``callbacks`` group, checked by
+    its constructor: :func:`reglab.build.build_callbacks`), or ``None``."""
+    return next((c for c in member.components.callbacks if isinstance(c, kind)), None)
+
+
+def _settings(members: list[Member], stack_id: str) -> StackSettings:
+    """What the members share, the rules read from the first member's callbacks (the others'
+    are equal: their configs differ only in per-member knobs, :mod:`reglab.stacked.plan`)."""
+    from reglab.best_weights import BestWeights
+    from reglab.divergence import DivergenceGuard
+    from reglab.progress import EpochSummary
+
+    cfg = members[0].cfg
+    best = _callback(members[0], BestWeights)
+    guard = _callback(members[0], DivergenceGuard)
+    summary = _callback(members[0], EpochSummary)
+    every = summary.every_n_epochs if summary is not None else cfg.trainer.get("check_val_every_n_epoch")
     return StackSettings(
         stack_id=stack_id,
         max_epochs=int(cfg.trainer.max_epochs),
         min_epochs=int(cfg.trainer.get("min_epochs") or 0),
-        best_monitor=None if best is None else str(best.get("monitor", "val/loss")),
-        best_mode="min" if best is None else str(best.get("mode", "min")),
-        max_ratio=None if guard is None else float(guard.get("max_ratio", 100.0)),
+        best_monitor=None if best is None else best.monitor,
+        best_mode="min" if best is None else best.mode,
+        max_ratio=None if guard is None else guard.max_ratio,
         optimizer=dict(cfg.optimizer),
-        progress_every=int(
-            (callbacks.get("epoch_summary") or {}).get("every_n_epochs")
-            or cfg.trainer.get("check_val_every_n_epoch")
-            or 1
-        ),
+        progress_every=int(every or 1),
     )
 
 
 def _early_stopping(members: list[Member]):
+    """Lightning's ``EarlyStopping`` of each member (patience and minimum change its own) as
+    one :class:`~reglab.stacked.callbacks.MemberEarlyStopping`; ``None`` without one."""
+    from lightning.pytorch.callbacks import EarlyStopping
+
     from reglab.stacked.callbacks import MemberEarlyStopping
 
-    nodes = [m.early_stopping() for m in members]
-    if nodes[0] is None:
+    stoppers = [_callback(m, EarlyStopping) for m in members]
+    if stoppers[0] is None:
         return None
-    first = nodes[0]
+    first = stoppers[0]
     return MemberEarlyStopping(
-        monitor=str(first.get("monitor", "val/loss")),
-        mode=str(first.get("mode", "min")),
-        patience=[int(n.get("patience", 3)) for n in nodes],
-        min_delta=[float(n.get("min_delta", 0.0)) for n in nodes],
-        check_finite=bool(first.get("check_finite", True)),
+        monitor=first.monitor,
+        mode=first.mode,
+        patience=[s.patience for s in stoppers],
+        min_delta=[abs(s.min_delta) for s in stoppers],  # EarlyStopping keeps it signed by mode
+        check_finite=first.check_finite,
     )
 
 

@@ -1,9 +1,9 @@
 """The sweep side of ``hydra/launcher=stacked``: compose every job, check them all, train the
 stackable ones in stacks and run the others one by one.
 
-1. Every job's config is composed as Hydra's basic launcher composes it and checked
-   (:func:`reglab.config.validate`); a bad value fails the whole sweep (one line, exit
-   status 2, the parent run FAILED) before anything trains.
+1. Every job's config is composed and checked by the launcher
+   (:mod:`reglab.sweeps.checked`); a bad value fails the whole sweep (one line, exit status
+   2, the parent run FAILED) before anything trains.
 2. Each stackable job gets its Hydra job folder (``run_job``, as a basic job) and is
    prepared: its data split and initialized model are built (a bad value fails the sweep
    here too) or, with ``+resume=true``, it is skipped when its config already FINISHED.
@@ -27,6 +27,7 @@ from reglab.errors import USER_ERRORS, error_reason
 from reglab.stacked import plan
 from reglab.stacked.members import Member
 from reglab.sweeps import outcomes
+from reglab.sweeps.checked import stop_sweep
 
 log = logging.getLogger("reglab")
 
@@ -55,20 +56,12 @@ class StackedSweep:
         self.max_members, self.executor, self.submitit = max_members, executor, dict(submitit or {})
         self.sweep_dir = Path(str(config.hydra.sweep.dir))
 
-    def run(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
-        from reglab.config import sync_knobs, validate
-
+    def run(self, checked: Sequence[tuple[int, list[str], DictConfig]]) -> list[JobReturn]:
+        """Run the launcher's checked jobs (``(number, overrides, config)``, step 1)."""
         jobs = []
-        for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
-            sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-            with open_dict(sweep_config):
-                sweep_config.hydra.job.id = idx
-                sweep_config.hydra.job.num = idx
+        for idx, overrides, sweep_config in checked:
             cfg = task_config(sweep_config)
-            self._guarded(lambda cfg=cfg: (validate(cfg), sync_knobs(cfg)))
-            jobs.append(
-                (idx, list(overrides), sweep_config, plan.why_not_stackable(cfg), plan.stack_key(cfg))
-            )
+            jobs.append((idx, overrides, sweep_config, plan.why_not_stackable(cfg), plan.stack_key(cfg)))
         stackable = [job for job in jobs if job[3] is None]
         returns: dict[int, JobReturn] = {}
         members = self._prepare(stackable, returns)
@@ -106,7 +99,7 @@ class StackedSweep:
             if ret.status == JobStatus.FAILED:
                 error = ret._return_value
                 if isinstance(error, USER_ERRORS):
-                    self._stop_sweep(error)
+                    stop_sweep(self.config, error)
                 log.error("job %d failed: %s: %s", idx, type(error).__name__, error)
                 outcomes.write_outcome(
                     Path(ret.working_dir),
@@ -182,25 +175,8 @@ class StackedSweep:
                 returns[member.num] = ret
 
     def _guarded(self, call: Callable):
-        """``call()``; a user error (a bad value) ends the sweep (:meth:`_stop_sweep`)."""
+        """``call()``; a user error (a bad value) ends the sweep (:func:`stop_sweep`)."""
         try:
             return call()
         except USER_ERRORS as error:
-            self._stop_sweep(error)
-
-    def _stop_sweep(self, error: BaseException) -> None:
-        """The parent run FAILED with ``error``, which ends the command as one line and exit
-        status 2 (:func:`reglab.entry.exit_on_user_error`)."""
-        from reglab.entry import exit_on_user_error
-        from reglab.sweeps.manifest import SweepManifest
-
-        manifest = SweepManifest.read(self.sweep_dir)
-        if manifest is not None and manifest.parent_run_id is not None:
-            from reglab import tracking
-
-            uri = tracking.experiment_of(task_config(self.config))[0]
-            parent = tracking.TrackedRun(uri, manifest.experiment_id)
-            parent.run_id = manifest.parent_run_id
-            parent.fail(error)
-        with exit_on_user_error():
-            raise error
+            stop_sweep(self.config, error)

@@ -1,9 +1,7 @@
 """Hydra callbacks: they run in the launching process, around all jobs.
 
-For a single run the config is checked before the job (the job itself creates the store
-once its objects are built, so a failed start leaves no store). For a ``-m`` sweep,
-before any job starts, :class:`SweepTracking` creates the store, the experiment and a
-*parent* MLflow run, and writes the sweep's manifest
+For a ``-m`` sweep, before any job starts, :class:`SweepTracking` creates the store, the
+experiment and a *parent* MLflow run, and writes the sweep's manifest
 (:mod:`reglab.sweeps.manifest`) to the sweep folder, from which every job learns its
 parent run and experiment. When the sweep ends it writes the sweep's summary and report to
 the parent run, sets the parent's status from its children, ends the console with the
@@ -34,14 +32,7 @@ log = logging.getLogger("reglab")
 
 
 class SweepTracking(Callback):
-    """Store, experiment, parent run and manifest for sweeps; validation for single runs."""
-
-    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from reglab.config import validate
-        from reglab.entry import exit_on_user_error
-
-        with exit_on_user_error(), span("config"):
-            validate(config)
+    """Store, experiment, parent run and manifest for sweeps, and the sweep's summary."""
 
     @timed("logging")
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, open_dict
 
+from reglab.config import check_job
 from reglab.errors import USER_ERRORS, ConfigError, Interrupted, error_reason
 from reglab.sweeps import outcomes
 from reglab.sweeps.manifest import SweepManifest
@@ -59,10 +60,18 @@ def with_sweep_identity(cfg: DictConfig, manifest: SweepManifest | None) -> Dict
 
 @timed("sweep job")
 def run_sweep_job(
-    cfg: DictConfig, job: int, job_dir: Path, sweep_dir: Path, overrides: Sequence[str], choices: dict
+    cfg: DictConfig,
+    job: int,
+    job_dir: Path,
+    sweep_dir: Path,
+    overrides: Sequence[str],
+    choices: dict,
+    checked: bool = False,
 ) -> float:
     """Train job ``job`` of the sweep in ``sweep_dir``; returns the objective
-    (``fit/best_val_loss``; NaN when the job failed)."""
+    (``fit/best_val_loss``; NaN when the job failed). Unless ``checked`` (its launcher has put
+    it through its door: :func:`reglab.sweeps.checked.checked_by_launcher`), ``cfg`` passes
+    its door here (:func:`reglab.config.check_job`), a bad value failing this job alone."""
     redact_hydra_copies(sweep_dir)  # multirun.yaml, written by Hydra's sweeper
     redact_hydra_copies(job_dir)
     manifest = SweepManifest.read(sweep_dir)
@@ -74,6 +83,8 @@ def run_sweep_job(
 
         torch.set_num_threads(manifest.threads_per_job)
     try:
+        if not checked:
+            check_job(cfg)
         skipped = skip_if_finished(cfg, job, job_dir, overrides)
         if skipped is not None:
             return skipped
@@ -133,14 +144,12 @@ def skip_if_finished(cfg: DictConfig, job: int, job_dir: Path, overrides: Sequen
 
 
 def finished_before(cfg: DictConfig):
-    """With ``+resume=true``: a FINISHED run of the experiment with this job's config hash."""
+    """With ``+resume=true``: a FINISHED run of the experiment with the config hash of ``cfg``,
+    a checked config (:func:`reglab.config.check_job`: as it will be trained and recorded)."""
     if not cfg.get("resume") or not cfg.logger.enabled:
         return None
     from reglab import tracking
-    from reglab.config import sync_knobs, validate
     from reglab.pipeline import config_hash
     from reglab.sweeps.resume import finished_run_with_hash
 
-    validate(cfg)
-    sync_knobs(cfg)  # the hash of the config as it will be trained and recorded
     return finished_run_with_hash(*tracking.experiment_of(cfg), config_hash(cfg))

@@ -138,6 +138,7 @@ class ReglabSubmitit:
 
     def _finished(self, numbered: list[tuple[int, Sequence[str]]]) -> dict[int, JobReturn]:
         """Jobs whose config already has a FINISHED run: recorded SKIPPED, not submitted."""
+        from reglab.config import check_job
         from reglab.sweeps.job import skip_if_finished, with_sweep_identity
         from reglab.sweeps.manifest import SweepManifest
 
@@ -148,7 +149,7 @@ class ReglabSubmitit:
             cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
             with open_dict(cfg):
                 del cfg["hydra"]
-            cfg = with_sweep_identity(cfg, manifest)
+            cfg = with_sweep_identity(check_job(cfg), manifest)  # a task checks its job again
             objective = skip_if_finished(cfg, num, sweep_dir / str(num), overrides)
             if objective is not None:
                 skipped[num] = _nan_return(overrides, sweep_dir / str(num), objective)

@@ -1,4 +1,5 @@
-"""A sweep's job configs composed once per set of config-group choices.
+"""A sweep's job configs composed once per set of config-group choices (reglab's launchers and
+:func:`reglab.config.compose_many` compose through it).
 
 Hydra composes every job of a sweep from scratch, twice: its sweeper checks that each job
 composes (``validate_batch_is_legal``), then the launcher composes it again to run it. A
