@@ -67,7 +67,7 @@ def test_top_level_knobs_reach_the_model():
     assert cfg.model.dropout == 0.3 and cfg.model.batchnorm is True
     model = instantiate(cfg.model, in_features=4, out_features=2)
     kinds = {type(m).__name__ for m in model.modules()}
-    assert {"Dropout", "BatchNorm1d"} <= kinds
+    assert {"SeededDropout", "BatchNorm1d"} <= kinds
 
 
 def test_constructors_and_validate_name_key_value_and_range():
