@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 import reglab
-from reglab.best_weights import BestWeights
+from reglab.best_weights import BestWeights, improves
 from reglab.errors import ConfigError
 
 
@@ -97,10 +97,13 @@ def test_lightning_model_checkpoint_in_its_place_is_what_gets_tested(tmp_path):
 
 
 def test_improvement_is_strict_and_never_non_finite():
-    minimum, maximum = BestWeights(mode="min"), BestWeights(mode="max")
-    minimum.best_score, maximum.best_score = 1.0, 1.0
-    assert minimum._improves(0.5) and not minimum._improves(1.0) and not minimum._improves(math.nan)
-    assert maximum._improves(2.0) and not maximum._improves(1.0) and not maximum._improves(math.inf)
+    assert improves(0.5, 1.0, "min") and not improves(1.0, 1.0, "min") and not improves(math.nan, 1.0, "min")
+    assert improves(2.0, 1.0, "max") and not improves(1.0, 1.0, "max") and not improves(math.inf, 1.0, "max")
+    best = BestWeights(mode="max")
+    assert best.consider(0.5, 0) and not best.consider(0.5, 1) and best.consider(0.75, 2)
+    assert not best.consider(math.nan, 3) and (best.best_epoch, best.best_score) == (2, 0.75)
+    best.reset()
+    assert best.best_epoch is None and best.best_score == -math.inf
     message = r"callbacks.best_weights.mode=.lowest. is not allowed: must be one of min, max"
     with pytest.raises(ConfigError, match=message):
         BestWeights(mode="lowest")

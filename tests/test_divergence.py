@@ -8,7 +8,7 @@ from conftest import all_runs, run_cli, store_uri
 
 import reglab
 from reglab.config import compose
-from reglab.divergence import DivergenceGuard
+from reglab.divergence import HINT, DivergenceGuard, divergence_reason, not_finite_at_end
 from reglab.errors import ConfigError, DivergedError
 
 QUICK = ["model.hidden=[16]", "trainer.max_epochs=3"]
@@ -57,6 +57,23 @@ def test_the_rule_is_ratio_to_the_untrained_loss_or_non_finite(metrics, diverged
     guard.reference = 2.0
     guard.on_validation_end(trainer, None)
     assert (guard.reason is not None) is diverged and trainer.should_stop is diverged
+
+
+def test_one_rule_and_one_hint_for_every_reason():
+    """The rule both engines call: its reasons, the guard keeping the first, the end check."""
+    assert divergence_reason("val/loss", 9.9, 2.0, 5.0, 3) is None
+    assert divergence_reason("val/loss", 1e9, None, 5.0, 3) is None  # no reference yet: finite is healthy
+    above = divergence_reason("val/loss", 10.1, 2.0, 5.0, 3)
+    assert above == f"val/loss is 10.1 at epoch 3, above 5 x the untrained model's loss 2: {HINT}"
+    assert divergence_reason("train/data_loss", float("nan"), 2.0, 5.0, 0).endswith(f"at epoch 0: {HINT}")
+    guard = DivergenceGuard(max_ratio=5.0)
+    guard.reference = 2.0
+    assert guard.check("val/loss", 1.0, 0) is None
+    assert guard.check("val/loss", 11.0, 1) == guard.check("val/loss", float("inf"), 2) == guard.reason
+    assert "at epoch 1" in guard.reason
+    assert not_finite_at_end({"train/loss": 1.0, "val/loss": 2.0}, 4) is None
+    end = not_finite_at_end({"train/loss": 1.0, "val/loss": float("nan")}, 4)
+    assert end == f"val/loss is nan at the end of training (epoch 4): {HINT}"
 
 
 @pytest.mark.slow

@@ -6,7 +6,10 @@ that changes one of these fails here, not in the middle of a sweep.
 - ``EarlyStopping`` and ``ModelCheckpoint`` read ``trainer.callback_metrics``, which the
   module fills itself (``_publish``) instead of ``self.log``;
 - the logger's ``log_metrics`` receives what ``_publish`` passes, once per epoch;
-- ``trainer.test`` returns what the module logs with ``self.log_dict`` in the test stage.
+- ``trainer.test`` returns what the module logs with ``self.log_dict`` in the test stage;
+- ``EarlyStopping._evaluate_stopping_criteria(value)`` is its whole rule for one value
+  (returns ``(should_stop, reason)``, keeps ``best_score`` and ``wait_count``), which the
+  stacked engine applies to each member's own ``EarlyStopping`` (``reglab.stacked.callbacks``).
 """
 
 from __future__ import annotations
@@ -113,6 +116,23 @@ def test_early_stopping_reads_the_metrics_the_module_publishes():
     trainer.fit(_module(), InMemoryBatches(x, y, 16, shuffle=True), InMemoryBatches(x, y, 64, shuffle=False))
     assert stopper.stopped_epoch == 2 and trainer.current_epoch == 3
     assert {"val/loss", "train/loss", "train/acc"} <= set(trainer.callback_metrics)
+
+
+def test_early_stopping_rule_for_one_value_is_evaluate_stopping_criteria():
+    """What MemberEarlyStopping calls: min_delta (signed by mode inside), patience, the best
+    score and wait count kept on the object, a non-finite value stopping with check_finite."""
+    stopper = EarlyStopping(monitor="val/acc", mode="max", patience=2, min_delta=0.1)
+
+    def value(v: float) -> torch.Tensor:
+        return torch.tensor(v, dtype=torch.float64)
+
+    assert stopper._evaluate_stopping_criteria(value(0.5))[0] is False and stopper.best_score == 0.5
+    assert stopper._evaluate_stopping_criteria(value(0.6))[0] is False and stopper.wait_count == 1
+    should_stop, reason = stopper._evaluate_stopping_criteria(value(0.55))
+    assert should_stop and "did not improve" in reason and stopper.best_score == 0.5
+    assert stopper.stopped_epoch == 0  # the caller sets it, as _run_early_stopping_check does
+    finite = EarlyStopping(monitor="val/loss", mode="min", patience=5, check_finite=True)
+    assert finite._evaluate_stopping_criteria(value(float("nan")))[0] is True
 
 
 def test_the_logger_gets_one_call_per_stage_and_epoch_with_the_epoch_as_step():

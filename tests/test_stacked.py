@@ -268,6 +268,37 @@ def test_with_dropout_a_configuration_trains_identically_alone_in_any_stack_and_
                 assert mine.metrics[key] == pytest.approx(value, rel=1e-12, abs=1e-15), (number, key)
 
 
+@pytest.mark.slow
+def test_on_a_tied_monitor_members_stop_and_keep_the_epochs_of_their_sequential_runs(output_dir):
+    """Early stopping on val/acc (mode max: ties are common, a tie does not improve), min_delta
+    per member, best weights on val/loss: each member's own rules see its values at full
+    precision, so its stopped and best epochs, and the best score it saves (float64 to the last
+    bits of the batched reductions, not the float32 of the history), are its sequential run's."""
+    import reglab
+    from reglab.stacked.api import run_stacked
+
+    on_acc = ["callbacks.early_stopping.monitor=val/acc", "callbacks.early_stopping.mode=max"]
+    base = [*FLOAT64, *on_acc, "optimizer.lr=3e-2", "model.hidden=[32]", "trainer.max_epochs=12"]
+    base.append("data.batch_size=128")
+    jobs = [
+        [*base, "seed=0", "regularizer=none"],
+        [*base, "seed=1", "regularizer=l2", "callbacks.early_stopping.min_delta=0.003"],
+        [*base, "seed=2", "regularizer=elastic", "regularizer.strength=3e-3"],
+    ]
+    stacked = run_stacked([[*job, f"paths.output_dir={output_dir / 'stack'}"] for job in jobs], verbose=False)
+    tied = 0
+    for number, (job, mine) in enumerate(zip(jobs, stacked, strict=True)):
+        theirs = reglab.run([*job, f"paths.output_dir={output_dir / str(number)}"], verbose=False)
+        assert mine.history["val/acc"] == theirs.history["val/acc"], number
+        for key in ("fit/epochs", "fit/best_epoch", "fit/stopped_early"):
+            assert mine.metrics[key] == theirs.metrics[key], (number, key)
+        saved = [torch.load(next((r.run_dir / "checkpoints").glob("*.ckpt"))) for r in (mine, theirs)]
+        assert saved[0]["epoch"] == saved[1]["epoch"], number
+        assert saved[0]["score"] == pytest.approx(saved[1]["score"], rel=1e-12), number  # float32: ~1e-8
+        tied += len(set(theirs.history["val/acc"])) < len(theirs.history["val/acc"])
+    assert tied >= 1 and sum(r.metrics["fit/stopped_early"] for r in stacked) >= 1
+
+
 # -- the launcher ---------------------------------------------------------------------------------
 def _params(run) -> dict:
     return {k: v for k, v in run.data.params.items() if not k.startswith("logger.")}

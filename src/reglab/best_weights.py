@@ -22,13 +22,22 @@ from reglab import checks
 MODES = ("min", "max")
 
 
+def improves(value: float, best: float, mode: str) -> bool:
+    """Whether ``value`` is better than ``best``: finite and strictly lower (``mode="min"``)
+    or higher (``"max"``), so of tied values the first stays the best."""
+    if not math.isfinite(value):
+        return False
+    return value < best if mode == "min" else value > best
+
+
 class BestWeights(Callback):
     """Track ``monitor`` after every validation; keep the weights of the best epoch.
 
-    An epoch is better when its value is strictly lower (``mode="min"``) or higher
-    (``"max"``) than the best so far, so of tied epochs the first is kept; a non-finite
-    value is never better. At the end of ``fit`` the module gets the best weights back
-    (all of its state dict: parameters and buffers such as batch-norm statistics) and,
+    An epoch is better when its value :func:`improves` on the best so far (strictly, and
+    finite: of tied epochs the first is kept); :meth:`consider` applies that rule, here to
+    ``trainer.callback_metrics``, in a stacked fit (:mod:`reglab.stacked`) to each member's
+    value on the member's own object. At the end of ``fit`` the module gets the best weights
+    back (all of its state dict: parameters and buffers such as batch-norm statistics) and,
     with ``save``, the process of rank zero writes them to ``dirpath / filename``
     (``{epoch}`` is replaced by the best epoch) as ``{"state_dict", "epoch", "monitor",
     "score"}``, loadable with ``torch.load``. ``dirpath`` defaults to the run's
@@ -46,28 +55,32 @@ class BestWeights(Callback):
         checks.choice("callbacks.best_weights.mode", mode, MODES)
         self.monitor, self.mode, self.save = monitor, mode, save
         self.dirpath, self.filename = dirpath, filename
-        self.best_score = math.inf if mode == "min" else -math.inf
+        self._best: dict[str, torch.Tensor] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        """No best epoch yet (the start of a fit)."""
+        self.best_score = math.inf if self.mode == "min" else -math.inf
         self.best_epoch: int | None = None
         self.best_model_path = ""
-        self._best: dict[str, torch.Tensor] = {}
 
-    def _improves(self, value: float) -> bool:
-        if not math.isfinite(value):
+    def consider(self, value: float, epoch: int) -> bool:
+        """Whether ``epoch``'s monitored ``value`` :func:`improves` on the best so far; if
+        so it becomes the best (``best_score``, ``best_epoch``)."""
+        if not improves(value, self.best_score, self.mode):
             return False
-        return value < self.best_score if self.mode == "min" else value > self.best_score
+        self.best_score, self.best_epoch = value, epoch
+        return True
 
     def on_fit_start(self, trainer, pl_module) -> None:
         self._best = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
-        self.best_score = math.inf if self.mode == "min" else -math.inf
-        self.best_epoch, self.best_model_path = None, ""
+        self.reset()
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
             return
-        value = float(trainer.callback_metrics[self.monitor])
-        if not self._improves(value):
+        if not self.consider(float(trainer.callback_metrics[self.monitor]), trainer.current_epoch):
             return
-        self.best_score, self.best_epoch = value, trainer.current_epoch
         current = pl_module.state_dict()
         torch._foreach_copy_(list(self._best.values()), [current[k].detach() for k in self._best])
 

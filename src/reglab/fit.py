@@ -250,16 +250,14 @@ def model_error(model: torch.nn.Module, x: torch.Tensor, clean_target: torch.Ten
 
 def _raise_if_diverged(trainer) -> None:
     """:class:`DivergedError` when a :class:`~reglab.divergence.DivergenceGuard` stopped the
-    fit, or (with or without one) a loss is not finite."""
-    from reglab.divergence import DivergenceGuard
+    fit, or (with or without one) a loss is not finite
+    (:func:`~reglab.divergence.not_finite_at_end`)."""
+    from reglab.divergence import FINAL, DivergenceGuard, not_finite_at_end
 
     for guard in (c for c in trainer.callbacks if isinstance(c, DivergenceGuard)):
         if guard.reason is not None:
             raise DivergedError(guard.reason)
-    for key in ("train/loss", "val/loss"):
-        value = trainer.callback_metrics.get(key)
-        if value is not None and not torch.isfinite(value).all():
-            raise DivergedError(
-                f"{key} is {float(value)} at epoch {trainer.current_epoch}: training diverged "
-                "(lower optimizer.lr or regularizer.strength)"
-            )
+    metrics = trainer.callback_metrics
+    reason = not_finite_at_end({k: float(metrics[k]) for k in FINAL if k in metrics}, trainer.current_epoch)
+    if reason is not None:
+        raise DivergedError(reason)

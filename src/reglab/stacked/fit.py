@@ -64,54 +64,32 @@ def train_stack(members: list[Member], stack_id: str, max_members: int) -> list[
     return results
 
 
-def _callback(member: Member, kind: type):
-    """The member's callback of class ``kind`` (built from its ``callbacks`` group, checked by
-    its constructor: :func:`reglab.build.build_callbacks`), or ``None``."""
-    return next((c for c in member.components.callbacks if isinstance(c, kind)), None)
-
-
 def _settings(members: list[Member], stack_id: str) -> StackSettings:
-    """What the members share, the rules read from the first member's callbacks (the others'
-    are equal: their configs differ only in per-member knobs, :mod:`reglab.stacked.plan`)."""
-    from reglab.best_weights import BestWeights
-    from reglab.divergence import DivergenceGuard
+    """What the members share, read from the first member's config (the others' are equal:
+    their configs differ only in per-member knobs, :mod:`reglab.stacked.plan`)."""
     from reglab.progress import EpochSummary
 
     cfg = members[0].cfg
-    best = _callback(members[0], BestWeights)
-    guard = _callback(members[0], DivergenceGuard)
-    summary = _callback(members[0], EpochSummary)
+    summary = members[0].callback(EpochSummary)
     every = summary.every_n_epochs if summary is not None else cfg.trainer.get("check_val_every_n_epoch")
     return StackSettings(
         stack_id=stack_id,
         max_epochs=int(cfg.trainer.max_epochs),
         min_epochs=int(cfg.trainer.get("min_epochs") or 0),
-        best_monitor=None if best is None else best.monitor,
-        best_mode="min" if best is None else best.mode,
-        max_ratio=None if guard is None else guard.max_ratio,
         optimizer=dict(cfg.optimizer),
         progress_every=int(every or 1),
     )
 
 
 def _early_stopping(members: list[Member]):
-    """Lightning's ``EarlyStopping`` of each member (patience and minimum change its own) as
-    one :class:`~reglab.stacked.callbacks.MemberEarlyStopping`; ``None`` without one."""
+    """The members' own Lightning ``EarlyStopping`` objects, applied per member by one
+    :class:`~reglab.stacked.callbacks.MemberEarlyStopping`; ``None`` without them."""
     from lightning.pytorch.callbacks import EarlyStopping
 
     from reglab.stacked.callbacks import MemberEarlyStopping
 
-    stoppers = [_callback(m, EarlyStopping) for m in members]
-    if stoppers[0] is None:
-        return None
-    first = stoppers[0]
-    return MemberEarlyStopping(
-        monitor=first.monitor,
-        mode=first.mode,
-        patience=[s.patience for s in stoppers],
-        min_delta=[abs(s.min_delta) for s in stoppers],  # EarlyStopping keeps it signed by mode
-        check_finite=first.check_finite,
-    )
+    stoppers = [m.callback(EarlyStopping) for m in members]
+    return None if stoppers[0] is None else MemberEarlyStopping(stoppers)
 
 
 def _trainer(cfg: DictConfig, callbacks: list, root) -> object:

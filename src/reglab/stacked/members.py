@@ -37,9 +37,11 @@ class Member:
     def optimizer_value(self, key: str, default: float = 0.0) -> float:
         return float(self.cfg.optimizer.get(key, default) or 0.0)
 
-    def early_stopping(self) -> dict[str, Any] | None:
-        node = (self.cfg.get("callbacks") or {}).get("early_stopping")
-        return None if node is None else dict(node)
+    def callback(self, kind: type) -> Any:
+        """The member's callback of class ``kind`` (built from its ``callbacks`` group, checked
+        by its constructor: :func:`reglab.build.build_callbacks`), or ``None``; the stacked
+        fit applies the member's rules through these objects."""
+        return next((c for c in self.components.callbacks if isinstance(c, kind)), None)
 
 
 @dataclasses.dataclass

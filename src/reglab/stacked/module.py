@@ -16,9 +16,14 @@ proximal step or constraint after the optimizer's step (with the member's learni
 is its regularizer's method applied to the member's slice of the penalized weights.
 
 Per epoch the module records each member's metrics under the names its sequential run
-uses (:mod:`reglab.module`), keeps each member's best-epoch state, and lets the members
-that stopped (early stopping, divergence) leave: their slices are cut out of the parameters,
-buffers, optimizer state and batches, so a stack costs what its training members cost.
+uses (:mod:`reglab.module`), in float32 as that run's history has them, and applies each
+member's rules to its values at full precision (each metric in its own dtype, as the
+sequential run's callbacks read them): the best epoch by the member's own
+:class:`~reglab.best_weights.BestWeights` (whose best epoch's state it keeps), divergence by
+its own :class:`~reglab.divergence.DivergenceGuard`, early stopping by its own Lightning
+``EarlyStopping`` (:mod:`reglab.stacked.callbacks`). The members that stopped (early
+stopping, divergence) leave: their slices are cut out of the parameters, buffers, optimizer
+state and batches, so a stack costs what its training members cost.
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from reglab.best_weights import BestWeights
 from reglab.data import CLASSIFICATION
+from reglab.divergence import DivergenceGuard
 from reglab.models import TargetScale
 from reglab.module import (
     EVAL_COUNT,
@@ -53,19 +60,15 @@ from reglab.stacked.members import Member, StackedState
 from reglab.stacked.optim import KINDS, StackedOptimizer
 
 log = logging.getLogger("reglab")
-DIVERGED = "training diverged (lower optimizer.lr or regularizer.strength)"
 
 
 @dataclass
 class StackSettings:
-    """What the members share: the budget, best-epoch and divergence rules, the optimizer."""
+    """What the members share: the budget and the optimizer."""
 
     stack_id: str
     max_epochs: int
     min_epochs: int
-    best_monitor: str | None  # BestWeights' monitor (None: test the last weights)
-    best_mode: str
-    max_ratio: float | None  # DivergenceGuard's (None: no guard)
     optimizer: dict
     progress_every: int = 1  # epochs between progress lines
 
@@ -91,13 +94,12 @@ class StackedModule(L.LightningModule):
         self.active = list(range(len(members)))
         self.histories = [defaultdict(list) for _ in members]
         self.history_epochs = [defaultdict(list) for _ in members]
+        self.best: list[BestWeights | None] = [m.callback(BestWeights) for m in members]
+        self.guards: list[DivergenceGuard | None] = [m.callback(DivergenceGuard) for m in members]
         self.want_stop = [False] * len(members)
-        self.failure: list[str | None] = [None] * len(members)
         self.epochs: list[int | None] = [None] * len(members)
-        self.best_epoch: list[int | None] = [None] * len(members)
-        self.best_score = [math.inf if settings.best_mode == "min" else -math.inf] * len(members)
-        self.reference: list[float | None] = [None] * len(members)
-        self.latest_val: dict[str, Tensor] = {}
+        self.last_values: list[dict[str, float]] = [{} for _ in members]  # full precision
+        self.latest_val: dict[str, Tensor] = {}  # the active members' last validation, full precision
         self.loaders: list = []  # the StackedBatches to cut when members leave
         self._views: list[list[Tensor]] = []
         self._forward = vmap(self._member_forward, randomness="error")  # masks: reglab.dropout
@@ -170,7 +172,9 @@ class StackedModule(L.LightningModule):
         sums[:, TRAIN_COUNT] += n
         if self.current_epoch == 0 and batch_idx == 0:
             for p, value in enumerate(losses.detach().abs().tolist()):
-                self.reference[self.active[p]] = value
+                guard = self.guards[self.active[p]]
+                if guard is not None and guard.reference is None:
+                    guard.reference = value
         return losses.sum()
 
     def on_before_optimizer_step(self, optimizer) -> None:
@@ -209,9 +213,7 @@ class StackedModule(L.LightningModule):
             metrics.update(regularizer.metrics(self._views[p]))
             per_member.append(metrics)
         values = self._record(per_member)
-        if self.settings.max_ratio is not None:
-            for p, member in enumerate(self.active):
-                self._check_divergence(member, "train/data_loss", values[p]["train/data_loss"])
+        self._check_divergence("train/data_loss", values)
         if (self.current_epoch + 1) % self.settings.progress_every == 0:
             self._progress()
         self._let_stopped_members_leave()
@@ -221,18 +223,20 @@ class StackedModule(L.LightningModule):
         return [stacked[n].detach()[position] for n in self.weight_names]
 
     def _record(self, per_member: list[dict[str, Tensor]]) -> list[dict[str, float]]:
-        """Append each active member's metrics to its history (one host sync for all, in
-        float32 as the sequential module records them)."""
-        flat = [value.detach().float().reshape(()) for metrics in per_member for value in metrics.values()]
-        numbers = iter(torch.stack(flat).tolist()) if flat else iter(())
+        """Append each active member's metrics to its history, in float32 as the sequential
+        module records them, and return them at full precision (float64 holds each metric's
+        own dtype exactly), what the rules compare; one host sync for all."""
+        flat = [value.detach().reshape(()).double() for metrics in per_member for value in metrics.values()]
+        full = torch.stack(flat).cpu() if flat else torch.zeros(0, dtype=torch.float64)
+        numbers, rounded = iter(full.tolist()), iter(full.float().tolist())
         values = []
         for p, metrics in enumerate(per_member):
             member = self.active[p]
-            recorded = {key: next(numbers) for key in metrics}
-            for key, value in recorded.items():
-                self.histories[member][key].append(value)
+            for key in metrics:
+                self.histories[member][key].append(next(rounded))
                 self.history_epochs[member][key].append(self.current_epoch)
-            values.append(recorded)
+            values.append({key: next(numbers) for key in metrics})
+            self.last_values[member].update(values[-1])
         return values
 
     # -- validation -------------------------------------------------------------------------
@@ -263,42 +267,46 @@ class StackedModule(L.LightningModule):
         if self.trainer.sanity_checking:
             return
         values = self._record(per_member)
-        self.latest_val = {key: torch.tensor([v[key] for v in values]) for key in values[0]} if values else {}
-        for p, member in enumerate(self.active):
-            if self.settings.max_ratio is not None:
-                self._check_divergence(member, "val/loss", values[p]["val/loss"])
+        dtypes = {key: value.dtype for key, value in per_member[0].items()} if per_member else {}
+        self.latest_val = {key: torch.tensor([v[key] for v in values], dtype=dtypes[key]) for key in dtypes}
+        self._check_divergence("val/loss", values)
         self._keep_best(values)
 
-    def _check_divergence(self, member: int, key: str, value: float) -> None:
-        """:class:`~reglab.divergence.DivergenceGuard`'s rule, for one member."""
-        if self.failure[member] is not None:
-            return
-        reference = self.reference[member]
-        limit = self.settings.max_ratio * reference if reference is not None else math.inf
-        if not math.isfinite(value):
-            self.failure[member] = f"{key} is {value} at epoch {self.current_epoch}: {DIVERGED}"
-        elif value > limit:
-            self.failure[member] = (
-                f"{key} is {value:.4g} at epoch {self.current_epoch}, above "
-                f"{self.settings.max_ratio:g} x the untrained model's loss {reference:.4g}: {DIVERGED}"
-            )
+    def _check_divergence(self, key: str, values: list[dict[str, float]]) -> None:
+        """Each active member's ``key`` value to its own
+        :class:`~reglab.divergence.DivergenceGuard` (if it has one)."""
+        for p, member in enumerate(self.active):
+            guard = self.guards[member]
+            if guard is not None:
+                guard.check(key, values[p][key], self.current_epoch)
+
+    @property
+    def failure(self) -> list[str | None]:
+        """Each member's divergence reason (``None``: healthy, or no guard)."""
+        return [None if guard is None else guard.reason for guard in self.guards]
 
     def _keep_best(self, values: list[dict[str, float]]) -> None:
-        """:class:`~reglab.best_weights.BestWeights`' rule per member: strictly better and
-        finite; the member's parameters and buffers are copied into its best slot."""
-        monitor = self.settings.best_monitor
-        if monitor is None:
-            return
-        improved = []
-        for p, member in enumerate(self.active):
-            value = values[p].get(monitor, math.nan)
-            best = self.best_score[member]
-            better = value < best if self.settings.best_mode == "min" else value > best
-            if math.isfinite(value) and better:
-                self.best_score[member], self.best_epoch[member] = value, self.current_epoch
-                improved.append(p)
+        """Each active member's monitored value to its own
+        :class:`~reglab.best_weights.BestWeights` (:meth:`~reglab.best_weights.BestWeights.consider`);
+        the parameters and buffers of the members it improved are copied into their best slots."""
+        improved = [
+            p
+            for p, member in enumerate(self.active)
+            if (best := self.best[member]) is not None
+            and best.consider(values[p].get(best.monitor, math.nan), self.current_epoch)
+        ]
         if improved:
             self._store_states(improved)
+
+    @property
+    def best_epoch(self) -> list[int | None]:
+        """Each member's best epoch (``None``: none kept, or no best-epoch rule)."""
+        return [None if best is None else best.best_epoch for best in self.best]
+
+    @property
+    def best_score(self) -> list[float | None]:
+        """Each member's best monitored value (``None`` without a best-epoch rule)."""
+        return [None if best is None else best.best_score for best in self.best]
 
     def _store_states(self, positions: list[int]) -> None:
         index = torch.tensor(positions, device=self.device)
@@ -311,6 +319,9 @@ class StackedModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self.best_states = {name: t.detach().clone() for name, t in self._current_tensors().items()}
+        for best in self.best:
+            if best is not None:
+                best.reset()
         self._started = time.perf_counter()
 
     # -- members leaving --------------------------------------------------------------------

@@ -13,10 +13,11 @@ import logging
 import math
 from pathlib import Path
 
+from reglab.divergence import not_finite_at_end
 from reglab.errors import DivergedError, error_reason
 from reglab.fit import FitRecord, record_test, tested_selection
 from reglab.stacked.members import Member, StackedState
-from reglab.stacked.module import DIVERGED, StackedModule
+from reglab.stacked.module import StackedModule
 from reglab.sweeps import outcomes
 from reglab.sweeps.job import OBJECTIVE
 
@@ -32,7 +33,6 @@ def record_member(
     fit_seconds: float,
 ) -> dict[str, float]:
     """Test and record member ``position``; returns its final metrics (none when it FAILED)."""
-    from reglab.best_weights import BestWeights
     from reglab.module import RegularizedModule
     from reglab.pipeline import run_logging, start_tracking
 
@@ -51,7 +51,9 @@ def record_member(
             tracked.log_metric_rows(
                 [(k, v, e) for k in history for v, e in zip(history[k], epochs[k], strict=True)]
             )
-        reason = module.failure[position] or _not_finite(history)
+        reason = module.failure[position] or not_finite_at_end(
+            module.last_values[position], module.epochs[position]
+        )
         if reason is not None:
             diverged = DivergedError(reason)
             if tracked is not None:
@@ -64,21 +66,19 @@ def record_member(
         tested_module = RegularizedModule(
             parts.model, parts.regularizer, parts.optimizer, parts.datamodule.task, parts.datamodule.n_outputs
         )
-        best = module.best_epoch[position]
+        rule = module.best[position]  # the member's own BestWeights, applied during the fit
         selection = tested_selection(
             list(module.history_epochs[position].get("val/loss", [])),
-            best,
-            module.settings.best_monitor,
-            module.settings.best_mode,
+            None if rule is None else rule.best_epoch,
+            None if rule is None else rule.monitor,
+            "min" if rule is None else rule.mode,
         )
         record = FitRecord(member.job_dir / "fit_record.json").write(
             history, module.epochs[position], stopped_early, selection
         )
-        node = (member.cfg.get("callbacks") or {}).get("best_weights")
-        if node is not None and node.get("save", True) and best is not None:
-            folder = Path(node.get("dirpath") or member.job_dir / "checkpoints")
-            saver = BestWeights(monitor=node.get("monitor", "val/loss"), mode=node.get("mode", "min"))
-            saver.write(folder, tested_module.state_dict(), best, module.best_score[position])
+        if rule is not None and rule.save and rule.best_epoch is not None:
+            folder = Path(rule.dirpath or member.job_dir / "checkpoints")
+            rule.write(folder, tested_module.state_dict(), rule.best_epoch, rule.best_score)
         tested = tester.test(tested_module, dataloaders=parts.datamodule.test_dataloader(), verbose=False)
         if tracked is not None and tested:
             tracked.log_metrics(tested[0], step=module.epochs[position])
@@ -88,12 +88,3 @@ def record_member(
     objective = metrics.get(OBJECTIVE, math.nan)
     outcomes.write_outcome(member.job_dir, **outcome, status="FINISHED", objective=objective)
     return metrics
-
-
-def _not_finite(history: dict[str, list[float]]) -> str | None:
-    """The sequential path's last check: a final train or validation loss that is not finite."""
-    for key in ("train/loss", "val/loss"):
-        values = history.get(key)
-        if values and not math.isfinite(values[-1]):
-            return f"{key} is {values[-1]} at the end of training: {DIVERGED}"
-    return None
