@@ -71,6 +71,29 @@ def test_stacked_optimizer_steps_each_member_as_torch_optim(name, options):
         torch.testing.assert_close(stacked.detach()[i], singles[i].detach(), rtol=1e-12, atol=1e-14)
 
 
+def test_the_batched_penalty_gradient_is_each_regularizers_own():
+    """elastic_gradient's (l1, l2), which a stack adds for all members in one call, give each
+    regularizer's own add_gradient exactly; a proximal mode, a non-elastic penalty or an
+    ElasticNet subclass whose penalty autograd differentiates has none."""
+    from reglab import regularizers as r
+
+    class Squared(r.ElasticNet):
+        def penalty(self, weights):
+            return super().penalty(weights).square()
+
+    torch.manual_seed(0)
+    for regularizer in (r.NoPenalty(1.0), r.L1(1e-2), r.L2(1e-2), r.ElasticNet(1e-2, 0.3)):
+        weight = torch.randn(3, 4, dtype=torch.float64)
+        batched, own = weight.clone(), weight.clone()
+        batched.grad, own.grad = (torch.ones_like(weight) for _ in range(2))  # the data loss's
+        r.add_elastic_gradient([batched], *r.elastic_gradient(regularizer))
+        regularizer.add_gradient([own])
+        torch.testing.assert_close(batched.grad, own.grad, rtol=0, atol=0)
+    others = (r.L1(1e-2, mode="proximal"), r.GroupLasso(1e-2, mode="penalty"), r.MaxNorm(), Squared(1e-2))
+    for regularizer in others:
+        assert r.elastic_gradient(regularizer) is None, regularizer
+
+
 def _splitmix_reference(key: int, layer: int, draw: int, n: int) -> list[float]:
     """reglab.dropout's uniforms computed with Python integers (mod 2^64), by its docstring."""
     modulus, golden = 2**64, 0x9E3779B97F4A7C15

@@ -239,9 +239,10 @@ class RegularizedModule(L.LightningModule):
         self._eval_epoch_end("test", self.test_metrics)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        """Two parameter groups: the ``ndim >= 2`` weights, which get the optimizer's
-        ``weight_decay`` (decoupled for AdamW, coupled for SGD / Adam), and the rest
-        (biases, normalization parameters), which get none."""
+        """Two parameter groups: the weights :func:`~reglab.regularizers.select_weights`
+        selects (``ndim >= 2``, not normalization parameters), which get the optimizer's
+        ``weight_decay`` (decoupled for AdamW, coupled for SGD / Adam), and the rest (biases,
+        normalization parameters), which get none; the stacked engine's groups are these."""
         decayed = {id(p) for p in self.weights}
         groups = [
             {"params": [p for p in self.parameters() if id(p) in decayed]},

@@ -56,7 +56,8 @@ _NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 def select_weights(model: nn.Module, include_bias: bool = False) -> list[nn.Parameter]:
     """Parameters a penalty applies to: ``ndim >= 2`` tensors, plus layer biases on request.
 
-    Parameters of normalization layers are never selected.
+    Parameters of normalization layers are never selected. Without biases it is also the
+    group that gets the optimizer's ``weight_decay`` (the rest gets none), in both engines.
     """
     selected = []
     for module in model.modules():
@@ -124,6 +125,20 @@ def adds_own_gradient(regularizer: Regularizer) -> bool:
     cls = type(regularizer)
     gradient_owner = _owner(cls, "add_gradient")
     return gradient_owner is not Regularizer and issubclass(gradient_owner, _owner(cls, "penalty"))
+
+
+def elastic_gradient(regularizer: Regularizer) -> tuple[float, float] | None:
+    """``(l1, l2)`` when the gradient ``regularizer`` adds every step is the elastic net's,
+    ``l1 * sign(w) + l2 * w`` (:func:`add_elastic_gradient`): an :class:`ElasticNet` (``L1``,
+    ``L2``) in penalty mode that :func:`adds_own_gradient` (:meth:`ElasticNet.coefficients`),
+    or :class:`NoPenalty` (``(0, 0)``); ``None`` for any other regularizer or mode. A stacked
+    fit adds these members' gradients in one call with per-member coefficients."""
+    if not regularizer.in_loss or not adds_own_gradient(regularizer):
+        return None
+    owner = _owner(type(regularizer), "add_gradient")
+    if owner is NoPenalty:
+        return 0.0, 0.0
+    return regularizer.coefficients() if owner is ElasticNet else None
 
 
 def _grads(weights: Sequence[Tensor]) -> list[Tensor]:
@@ -198,10 +213,15 @@ class ElasticNet(Regularizer):
             total = total + 0.5 * (1.0 - self.l1_ratio) * squared_l2
         return self.strength * total
 
+    def coefficients(self) -> tuple[float, float]:
+        """``(strength * l1_ratio, strength * (1 - l1_ratio))``: the penalty's gradient is
+        ``l1 * sign(w) + l2 * w`` with these ``(l1, l2)``."""
+        return self.strength * self.l1_ratio, self.strength * (1.0 - self.l1_ratio)
+
     def add_gradient(self, weights: Sequence[Tensor]) -> None:
         """``grad += strength * (l1_ratio * sign(w) + (1 - l1_ratio) * w)``
-        (:func:`add_elastic_gradient`)."""
-        add_elastic_gradient(weights, self.strength * self.l1_ratio, self.strength * (1.0 - self.l1_ratio))
+        (:func:`add_elastic_gradient` with :meth:`coefficients`)."""
+        add_elastic_gradient(weights, *self.coefficients())
 
     @torch.no_grad()
     def after_step(self, weights: Sequence[Tensor], lr: float) -> None:

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from reglab.build import Components, build_model
 from reglab.dropout import SeededDropout, key_dropouts
+from reglab.regularizers import select_weights
 
 
 @dataclasses.dataclass
@@ -54,7 +55,7 @@ class StackedState:
     template: nn.Module
     params: dict[str, Tensor]
     buffers: dict[str, Tensor]
-    decayed: set[str]  # params that get the optimizer's weight_decay (ndim >= 2 in a member)
+    decayed: set[str]  # params that get the optimizer's weight_decay (select_weights, as a member's)
     penalized: list[str]  # params the regularizer selects (same selection for every member)
     dropouts: list[str]  # the dropout layers' p and key buffers (filled per member, not a model's state)
 
@@ -90,11 +91,12 @@ def build_state(members: list[Member]) -> StackedState:
         else:
             buffers[name] = torch.tensor([int(m.cfg.seed) for m in members], dtype=torch.int64)
     selected = {id(p) for p in first.components.regularizer.select(template)}
+    decayed = {id(p) for p in select_weights(template)}  # RegularizedModule.configure_optimizers' rule
     return StackedState(
         template=template,
         params=params,
         buffers=buffers,
-        decayed={n for n, p in template.named_parameters() if p.ndim >= 2},
+        decayed={n for n, p in template.named_parameters() if id(p) in decayed},
         penalized=[n for n, p in template.named_parameters() if id(p) in selected],
         dropouts=dropouts,
     )

@@ -9,8 +9,9 @@ run, whatever it is stacked with; no global random state is read inside the vmap
 is the sum of the members' data losses (:func:`reglab.module.data_loss` per member), so each
 member's gradient is its own. Each member's regularizer is its own :mod:`reglab.regularizers`
 object. After backward
-the elastic-net family's gradients (``l1``, ``l2``, ``elastic``) are added for all members
-at once, by :func:`~reglab.regularizers.add_elastic_gradient` (the code of their own
+the gradients of the members whose penalty's gradient is the elastic net's (``none``,
+``l1``, ``l2``, ``elastic``: :func:`~reglab.regularizers.elastic_gradient`) are added for all
+members at once, by :func:`~reglab.regularizers.add_elastic_gradient` (the code of their own
 ``add_gradient``) with per-member coefficients; any other penalty's gradient, and every
 proximal step or constraint after the optimizer's step (with the member's learning rate),
 is its regularizer's method applied to the member's slice of the penalized weights.
@@ -55,7 +56,7 @@ from reglab.module import (
     stage_metrics,
     weight_statistics,
 )
-from reglab.regularizers import ElasticNet, NoPenalty, add_elastic_gradient, select_weights
+from reglab.regularizers import add_elastic_gradient, elastic_gradient, select_weights
 from reglab.stacked.members import Member, StackedState
 from reglab.stacked.optim import KINDS, StackedOptimizer
 
@@ -140,19 +141,19 @@ class StackedModule(L.LightningModule):
         self._plan_penalty_gradients()
 
     def _plan_penalty_gradients(self) -> None:
-        """Members whose regularizer adds the elastic net's gradient (``l1``, ``l2``,
-        ``elastic`` in penalty mode) get it in one call over the stacked weights with
-        per-member coefficients (:func:`reglab.regularizers.add_elastic_gradient`, the code
-        their own ``add_gradient`` runs); ``none`` and proximal members add nothing; any
-        other regularizer in the loss is called on its member's slices."""
+        """Members whose penalty's gradient is the elastic net's
+        (:func:`~reglab.regularizers.elastic_gradient`) get it in one call over the stacked
+        weights with per-member coefficients (:func:`~reglab.regularizers.add_elastic_gradient`,
+        the code their own ``add_gradient`` runs); proximal members add nothing; any other
+        regularizer in the loss (one that adds its own gradient: :mod:`reglab.stacked.plan`
+        stacks no other) is called on its member's slices."""
         l1, l2, self._looped = [], [], []
         for p, member in enumerate(self.active):
             regularizer = self.regularizers[member]
-            method = type(regularizer).add_gradient
-            elastic = regularizer.in_loss and method is ElasticNet.add_gradient
-            l1.append(regularizer.strength * regularizer.l1_ratio if elastic else 0.0)
-            l2.append(regularizer.strength * (1.0 - regularizer.l1_ratio) if elastic else 0.0)
-            if regularizer.in_loss and not elastic and method is not NoPenalty.add_gradient:
+            coefficients = elastic_gradient(regularizer)
+            l1.append(0.0 if coefficients is None else coefficients[0])
+            l2.append(0.0 if coefficients is None else coefficients[1])
+            if regularizer.in_loss and coefficients is None:
                 self._looped.append(p)
         like = {"dtype": self.stacked[0].dtype, "device": self.stacked[0].device}
         self._elastic = (torch.tensor(l1, **like), torch.tensor(l2, **like)) if any(l1 + l2) else None
@@ -389,8 +390,9 @@ class StackedModule(L.LightningModule):
 
     # -- optimizer --------------------------------------------------------------------------
     def configure_optimizers(self) -> StackedOptimizer:
-        """The optimizer of the members' config (two groups, as the sequential module's:
-        the ``ndim >= 2`` weights get weight decay, the rest none), per-member values."""
+        """The optimizer of the members' config (two groups, as the sequential module's: the
+        weights :func:`~reglab.regularizers.select_weights` selects get weight decay, the rest
+        none), per-member values."""
         stacked = dict(zip(self.param_names, self.stacked, strict=True))
         groups = [
             {"params": [stacked[n] for n in self.param_names if n in self.decayed], "decay": True},
