@@ -31,6 +31,13 @@ from reglab.errors import ConfigError, DataError
 IMPUTERS = ("mean", "median")
 
 
+def resample(index: np.ndarray, seed: int) -> np.ndarray:
+    """A bootstrap resample of ``index``: ``len(index)`` entries drawn uniformly with
+    replacement by ``numpy.random.default_rng(seed)``, sorted."""
+    rng = np.random.default_rng(seed)
+    return np.sort(index[rng.integers(0, len(index), size=len(index))])
+
+
 class Standardizer:
     """``x -> (x - mean) / std`` with mean and std of the data it was fitted on.
 
@@ -89,6 +96,13 @@ class ArrayDataModule:
     ``impute`` (``mean`` / ``median``) fills missing feature values with the statistic of
     the training split; without it a missing value is an error naming the columns.
 
+    Replicated training sets (the bias-variance study, :mod:`reglab.studies`): ``split_seed``
+    (None: ``seed``) is the seed of the train / val / test split, so that runs of different
+    ``seed`` share their held-out points; ``bootstrap`` replaces the training split by a
+    bootstrap resample of it (:func:`resample` with ``seed``: as many rows, drawn with
+    replacement), whose statistics then standardize the features (impute, scale the targets).
+    Validation and test rows are untouched; ``seed`` still orders the batches.
+
     ``standardize_target`` (regression): ``target_scale = (mean, std)`` of the training
     targets, per output. The targets in ``tensors`` stay in their own units; the pipeline
     wraps the model in :class:`~reglab.models.TargetScale` (``output = mean + std * net(x)``)
@@ -113,6 +127,8 @@ class ArrayDataModule:
         seed: int = 0,
         impute: str | None = None,
         repeat: int = 1,
+        split_seed: int | None = None,
+        bootstrap: bool = False,
     ) -> None:
         self.batch_size = checks.optional_integer("data.batch_size", batch_size, 1, "the whole split")
         self.eval_batch_size = checks.optional_integer(
@@ -128,6 +144,8 @@ class ArrayDataModule:
         self.standardize = checks.flag("data.standardize", standardize)
         self.standardize_target = checks.flag("data.standardize_target", standardize_target)
         self.seed = checks.integer("data.seed", seed)
+        self.split_seed = self.seed if split_seed is None else checks.integer("data.split_seed", split_seed)
+        self.bootstrap = checks.flag("data.bootstrap", bootstrap)
         self.impute = None if impute is None else checks.choice("data.impute", impute, IMPUTERS)
         self.repeat = checks.integer("data.repeat", repeat, low=1)
         self.tensors: dict[str, tuple[Tensor, Tensor]] = {}
@@ -149,7 +167,7 @@ class ArrayDataModule:
     def split(self, n: int, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Row indices of train / val / test; by default random by the fractions,
         stratified by the class ``labels`` (None for regression)."""
-        return split_indices(n, self.val_fraction, self.test_fraction, self.seed, labels)
+        return split_indices(n, self.val_fraction, self.test_fraction, self.split_seed, labels)
 
     def noise_free_targets(self) -> np.ndarray | None:
         """Regression targets without noise, aligned with the rows of ``load_arrays``
@@ -183,6 +201,8 @@ class ArrayDataModule:
                 f"{len(x)} samples{self._where()} cannot be split into train / val / test as "
                 f"configured: {error}"
             ) from None
+        if self.bootstrap:
+            parts = (resample(parts[0], self.seed), *parts[1:])
         if missing is not None:
             x = self._impute(x, parts[0], missing)
         channels = self.input_shape[0] if len(self.input_shape) >= 2 else None
@@ -323,7 +343,7 @@ class FixedSplitDataModule(ArrayDataModule):
                 raise DataError(
                     f"n_val={val_size} leaves no training samples: the training part has {len(pool)}"
                 )
-            train, val = _two_way(pool, val_size, self.seed, _at(labels, pool))
-        train = _subset(train, self.n_train, self.seed, _at(labels, train))
-        test = _subset(test, self.n_test, self.seed, _at(labels, test))
+            train, val = _two_way(pool, val_size, self.split_seed, _at(labels, pool))
+        train = _subset(train, self.n_train, self.split_seed, _at(labels, train))
+        test = _subset(test, self.n_test, self.split_seed, _at(labels, test))
         return np.sort(train), np.sort(val), np.sort(test)

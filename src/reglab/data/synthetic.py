@@ -46,6 +46,13 @@ Without a design the coefficients are ``coef`` (a list, whose length is ``n_feat
 or ``informative_coef`` for the first ``n_informative`` of ``n_features`` features and 0
 for the rest. Each split is drawn from its own random stream (seeded by ``seed``), so
 changing ``n_test`` does not change the training data.
+
+Replicates with shared held-out points (the bias-variance study, :mod:`reglab.studies`):
+``split_seed`` (None: ``seed``) seeds the validation and test draws, so that runs of
+different ``seed`` draw fresh training sets and predict the same held-out points; with
+``fixed_design`` (which needs ``split_seed``) the training features are ``split_seed``'s too
+and ``seed`` draws only the training noise (a stream of its own): a fixed design ``X`` with
+resampled noise, as in the textbook ridge formulas.
 """
 
 from __future__ import annotations
@@ -212,9 +219,17 @@ class SyntheticDataModule(ArrayDataModule):
         coef: Sequence[float] | None = None,
         correlation: Mapping[str, Any] | None = None,
         sigma: float | None = None,
+        split_seed: int | None = None,
+        fixed_design: bool = False,
         **kwargs,
     ) -> None:
-        super().__init__(val_fraction=0.0, test_fraction=0.0, **kwargs)
+        super().__init__(val_fraction=0.0, test_fraction=0.0, split_seed=split_seed, **kwargs)
+        self.fixed_design = checks.flag("data.fixed_design", fixed_design)
+        if self.fixed_design and split_seed is None:
+            raise ConfigError(
+                "data.fixed_design=true needs data.split_seed: the seed of the fixed training "
+                "features (and of the held-out draws)"
+            )
         if design is not None:
             checks.choice("data.design", design, [*sorted(DESIGNS), None])
         checks.choice("data.task", task, TASKS)
@@ -274,15 +289,14 @@ class SyntheticDataModule(ArrayDataModule):
 
     def load_arrays(self) -> tuple[np.ndarray, np.ndarray, str]:
         s = self.settings
-        streams = np.random.SeedSequence(self.seed).spawn(3)
         xs, clean, noisy = [], [], []
-        for n, stream in zip((s["n_train"], s["n_val"], s["n_test"]), streams, strict=True):
-            rng = np.random.default_rng(stream)
-            x = sample_features(int(n), self.p, self.correlation, rng)
+        sizes = (s["n_train"], s["n_val"], s["n_test"])
+        for n, (features, noise) in zip(sizes, self._streams(), strict=True):
+            x = sample_features(int(n), self.p, self.correlation, features)
             signal = x @ self.coef
             xs.append(x)
             clean.append(signal)
-            noisy.append(signal + float(s["sigma"]) * rng.standard_normal(int(n)))
+            noisy.append(signal + float(s["sigma"]) * noise.standard_normal(int(n)))
         x, signal, latent = np.concatenate(xs), np.concatenate(clean), np.concatenate(noisy)
         self.feature_names = [f"x{j + 1}" for j in range(self.p)]
         self.source = f"synthetic design {self.design}" if self.design else "synthetic data"
@@ -291,6 +305,19 @@ class SyntheticDataModule(ArrayDataModule):
             return x, (latent > 0).astype(np.int64), CLASSIFICATION
         self._clean = signal
         return x, latent, REGRESSION
+
+    def _streams(self) -> list[tuple[np.random.Generator, np.random.Generator]]:
+        """The generators of ``(features, noise)`` per split (train, val, test): one per split,
+        shared by its features and noise; the training split's from ``seed``, the held-out ones'
+        from ``split_seed``; with ``fixed_design`` the training features from ``split_seed``
+        and their noise from a child stream of ``seed``'s."""
+        own = np.random.SeedSequence(self.seed).spawn(3)
+        held = np.random.SeedSequence(self.split_seed).spawn(3)
+        if self.fixed_design:
+            train = (np.random.default_rng(held[0]), np.random.default_rng(own[0].spawn(1)[0]))
+        else:
+            train = (np.random.default_rng(own[0]),) * 2
+        return [train, *((np.random.default_rng(stream),) * 2 for stream in held[1:])]
 
     def split(self, n: int, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         s = self.settings
