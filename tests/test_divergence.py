@@ -55,8 +55,11 @@ class _Trainer:
 def test_the_rule_is_ratio_to_the_untrained_loss_or_non_finite(metrics, diverged):
     guard, trainer = DivergenceGuard(max_ratio=5.0), _Trainer(**metrics)
     guard.reference = 2.0
+    guard.on_train_epoch_end(trainer, None)  # epoch 4's train/data_loss: published after this hook
     guard.on_validation_end(trainer, None)
+    guard.on_train_end(trainer, None)
     assert (guard.reason is not None) is diverged and trainer.should_stop is diverged
+    assert not diverged or "at epoch 4" in guard.reason
 
 
 def test_one_rule_and_one_hint_for_every_reason():

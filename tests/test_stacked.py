@@ -322,6 +322,26 @@ def test_on_a_tied_monitor_members_stop_and_keep_the_epochs_of_their_sequential_
     assert tied >= 1 and sum(r.metrics["fit/stopped_early"] for r in stacked) >= 1
 
 
+@pytest.mark.slow
+def test_a_diverging_member_fails_with_its_sequential_runs_reason(output_dir):
+    """Beside a healthy member, a member whose loss explodes fails alone, with the reason its
+    sequential run raises (its own DivergenceGuard, the same rule, key and epoch)."""
+    import json
+
+    import reglab
+    from reglab.errors import DivergedError
+    from reglab.stacked.api import run_stacked
+
+    base = [*FLOAT64, "model.hidden=[16]", "trainer.max_epochs=3", f"paths.output_dir={output_dir}"]
+    jobs = [[*base, "optimizer.lr=1e-3"], [*base, "optimizer.lr=1e6"]]
+    healthy, diverged = run_stacked(jobs, verbose=False)
+    assert healthy.metrics and not diverged.metrics
+    outcome = json.loads((diverged.run_dir / "outcome.json").read_text())
+    with pytest.raises(DivergedError) as sequential:
+        reglab.run(jobs[1], verbose=False)
+    assert outcome["status"] == "FAILED" and str(sequential.value) in outcome["reason"]
+
+
 # -- the launcher ---------------------------------------------------------------------------------
 def _params(run) -> dict:
     return {k: v for k, v in run.data.params.items() if not k.startswith("logger.")}

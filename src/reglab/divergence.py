@@ -59,12 +59,15 @@ def not_finite_at_end(values: Mapping[str, float], epoch: int) -> str | None:
 class DivergenceGuard(Callback):
     """Stops training when a watched loss exceeds ``max_ratio`` times the untrained model's
     loss or is not finite (:func:`divergence_reason`); ``reason`` says what happened first
-    (``None`` while healthy)."""
+    (``None`` while healthy). Every epoch's ``val/loss`` is checked after its validation and
+    its ``train/data_loss`` once the module has published it (at the next epoch's start, or
+    when training ends), each under its own epoch, as the stacked engine checks them."""
 
     def __init__(self, max_ratio: float = 100.0) -> None:
         self.max_ratio = checks.number("callbacks.divergence.max_ratio", max_ratio, low=1, low_open=True)
         self.reference: float | None = None
         self.reason: str | None = None
+        self._trained: int | None = None  # the last epoch whose training ended
 
     def check(self, key: str, value: float, epoch: int) -> str | None:
         """Apply :func:`divergence_reason` to ``key``'s ``value`` at ``epoch``, keeping the
@@ -79,17 +82,21 @@ class DivergenceGuard(Callback):
             self.reference = abs(float(loss))
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        self._check(trainer)
+        if not trainer.sanity_checking:
+            self._check(trainer, "val/loss", trainer.current_epoch)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._trained = trainer.current_epoch  # its train/data_loss is published after this hook
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        if trainer.current_epoch > 0:
-            self._check(trainer)  # the previous epoch's train/data_loss is published by now
+        if self._trained is not None:
+            self._check(trainer, "train/data_loss", self._trained)
 
-    def _check(self, trainer) -> None:
-        if self.reason is not None or trainer.sanity_checking:
-            return
-        for key in WATCHED:
-            value = trainer.callback_metrics.get(key)
-            if value is not None and self.check(key, float(value), trainer.current_epoch) is not None:
-                trainer.should_stop = True
-                return
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self._trained is not None:
+            self._check(trainer, "train/data_loss", self._trained)
+
+    def _check(self, trainer, key: str, epoch: int) -> None:
+        value = trainer.callback_metrics.get(key)
+        if self.reason is None and value is not None and self.check(key, float(value), epoch) is not None:
+            trainer.should_stop = True
