@@ -8,13 +8,15 @@ that changes one of these fails here, not in the middle of a sweep.
 - the logger's ``log_metrics`` receives what ``_publish`` passes, once per epoch;
 - ``trainer.test`` returns what the module logs with ``self.log_dict`` in the test stage;
 - ``EarlyStopping._evaluate_stopping_criteria(value)`` is its whole rule for one value
-  (returns ``(should_stop, reason)``, keeps ``best_score`` and ``wait_count``), which the
-  stacked engine applies to each member's own ``EarlyStopping`` (``reglab.stacked.callbacks``).
+  (returns ``(should_stop, reason)``, keeps ``best_score`` and ``wait_count``), and
+  ``_validate_condition_metric(metrics)`` its handling of a missing monitor, which the stacked
+  engine applies to each member's own ``EarlyStopping`` (``reglab.stacked.callbacks``).
 """
 
 from __future__ import annotations
 
 import lightning as L
+import pytest
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.loggers.logger import Logger
@@ -133,6 +135,11 @@ def test_early_stopping_rule_for_one_value_is_evaluate_stopping_criteria():
     assert stopper.stopped_epoch == 0  # the caller sets it, as _run_early_stopping_check does
     finite = EarlyStopping(monitor="val/loss", mode="min", patience=5, check_finite=True)
     assert finite._evaluate_stopping_criteria(value(float("nan")))[0] is True
+    assert finite._validate_condition_metric({"val/loss": value(1.0)}) is True
+    with pytest.raises(RuntimeError, match="val/loss"):  # strict (the default): a missing monitor
+        finite._validate_condition_metric({"val/acc": value(1.0)})
+    lenient = EarlyStopping(monitor="val/loss", strict=False)
+    assert lenient._validate_condition_metric({}) is False
 
 
 def test_the_logger_gets_one_call_per_stage_and_epoch_with_the_epoch_as_step():

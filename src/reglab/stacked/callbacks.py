@@ -15,8 +15,9 @@ class MemberEarlyStopping(Callback):
     object's ``stopped_epoch`` is the epoch, as ``EarlyStopping`` does with the trainer. A
     member that wants to stop leaves the stack at the end of the epoch, once
     ``trainer.min_epochs`` are done (:class:`~reglab.stacked.module.StackedModule`); until
-    then its rule keeps running, as its sequential run's does. ``stoppers``: one per member,
-    in member order (all with the same ``monitor``)."""
+    then its rule keeps running, as its sequential run's does. A monitor the module does not
+    publish is ``EarlyStopping``'s own case (``_validate_condition_metric``). ``stoppers``: one
+    per member, in member order (all with the same ``monitor`` and ``strict``)."""
 
     def __init__(self, stoppers: list[EarlyStopping]) -> None:
         self.stoppers, self.monitor = stoppers, stoppers[0].monitor
@@ -27,8 +28,8 @@ class MemberEarlyStopping(Callback):
         return [stopper.stopped_epoch for stopper in self.stoppers]
 
     def on_validation_end(self, trainer, pl_module: StackedModule) -> None:
-        if trainer.sanity_checking or self.monitor not in pl_module.latest_val:
-            return
+        if trainer.sanity_checking or not self.stoppers[0]._validate_condition_metric(pl_module.latest_val):
+            return  # a missing monitor: skipped, or with ``strict`` a RuntimeError, as in a sequential run
         values = pl_module.latest_val[self.monitor]
         for p, member in enumerate(pl_module.active):
             stopper = self.stoppers[member]
