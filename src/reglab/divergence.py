@@ -26,7 +26,6 @@ from lightning.pytorch.callbacks import Callback
 
 from reglab import checks
 
-WATCHED = ("train/data_loss", "val/loss")
 FINAL = ("train/loss", "val/loss")  # checked once training ends, with or without a guard
 HINT = "training diverged (lower optimizer.lr or regularizer.strength)"
 
