@@ -365,6 +365,17 @@ def test_the_quick_study_writes_its_table_page_and_figure_and_records_every_fit(
     assert {r.data.params["data.seed"] for r in runs} == {"0", "1", "2"}
 
 
+def test_a_data_set_of_the_study_needs_overrides_and_strengths():
+    from reglab.errors import ConfigError
+
+    with pytest.raises(
+        ConfigError, match=r"datasets.x: unknown keys \['strength'\] and missing keys \['strengths'\]"
+    ):
+        _study(2, 1, datasets={"x": {"overrides": [], "strength": [1]}})
+    with pytest.raises(ConfigError, match="datasets.x.strengths"):
+        _study(2, 1, datasets={"x": {"overrides": [], "strengths": {"l2": []}}})
+
+
 def test_an_unknown_data_set_is_refused(script, output_dir):
     with pytest.raises(SystemExit) as exit_:
         script.main(["--quick", "--datasets", "nope", "logger=none", f"paths.output_dir={output_dir}"])

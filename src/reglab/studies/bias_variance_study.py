@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from reglab import checks
+from reglab.errors import ConfigError
 from reglab.studies import bias_variance as bv
 
 log = logging.getLogger("reglab")
@@ -42,6 +43,7 @@ COMPONENTS = (
     "variance_biased",
     "measured",
 )
+DATASET_KEYS = {"overrides", "strengths", "replicates", "seeds"}
 NOISE_KNOWN = "known: sigma^2 of the simulated design"
 NOISE_ESTIMATED = "estimated: nearest-neighbour differences of the held-out targets (an upper estimate)"
 NOISE_ZERO = "taken as 0: the observed label is the optimal prediction"
@@ -68,6 +70,20 @@ class Study:
         self.split_seed = checks.integer(f"{key}.split_seed", self.split_seed)
         self.draws = checks.integer(f"{key}.draws", self.draws, low=2)
         self.max_members = checks.integer(f"{key}.max_members", self.max_members, low=1)
+        for name, spec in self.datasets.items():
+            where = f"{key}.datasets.{name}"
+            unknown, missing = set(spec) - DATASET_KEYS, {"overrides", "strengths"} - set(spec)
+            problems = [
+                f"{what} keys {sorted(keys)}"
+                for what, keys in (("unknown", unknown), ("missing", missing))
+                if keys
+            ]
+            if problems:
+                raise ConfigError(f"{where}: {' and '.join(problems)}; allowed: {sorted(DATASET_KEYS)}")
+            if not spec["strengths"] or not all(spec["strengths"].values()):
+                raise checks.refuse(
+                    f"{where}.strengths", spec["strengths"], "a list of strengths per regularizer"
+                )
 
 
 @dataclass
