@@ -335,6 +335,23 @@ def test_a_tiny_classification_study_decomposes_what_its_fits_measured(output_di
     np.testing.assert_allclose(entropy.variance, entropy.variance_data + entropy.variance_init, rtol=1e-9)
 
 
+def test_a_tiny_regression_study_on_real_data_estimates_the_noise(output_dir):
+    """Without noise-free targets the noise is estimated and taken out of the bias; the error is
+    then the fits' own mean test/mse exactly."""
+    from reglab.studies.bias_variance_study import NOISE_ESTIMATED, run_dataset
+
+    spec = {
+        "overrides": ["data=diabetes", "model=linear", "trainer.max_epochs=2"],
+        "strengths": {"l2": [1e-3]},
+    }
+    rows = run_dataset("diabetes", spec, _study(3, 1), ["logger=none", f"paths.output_dir={output_dir}"])
+    row = rows.iloc[0]
+    assert row.loss == "squared" and row.noise_source == NOISE_ESTIMATED and row.noise > 0
+    assert row.error == pytest.approx(row.measured, rel=1e-5)
+    assert row.error == pytest.approx(row.bias + row.variance + row.noise)
+    assert np.isnan(row.variance_init)  # one seed: the variance is not split
+
+
 @pytest.fixture(scope="module")
 def script():
     spec = importlib.util.spec_from_file_location(
