@@ -47,6 +47,29 @@ def test_neutral_knobs_are_accepted_by_every_model_and_build_no_dropout_or_batch
         assert layers == [], (model, layers)
 
 
+@pytest.mark.parametrize(
+    ("knob", "value", "layer"), [("dropout", 0.3, "SeededDropout"), ("batchnorm", True, "BatchNorm")]
+)
+def test_the_models_named_as_taking_a_knob_are_those_that_build_its_layers(knob, value, layer):
+    from reglab.build import build_components
+    from reglab.config import find_config_dir
+    from reglab.knobs import models_taking
+
+    options = sorted(p.stem for p in (find_config_dir() / "model").glob("*.yaml"))
+    builds_layer = []
+    for model in options:
+        data = "mnist1d" if model == "cnn1d" else "digits"
+        try:
+            cfg = compose([f"model={model}", f"data={data}", f"{knob}={value}"])
+        except ConfigError as error:
+            assert f"models with {knob}: {', '.join(models_taking(knob, find_config_dir()))}" in str(error)
+            continue
+        if any(layer in type(m).__name__ for m in build_components(cfg).model.modules()):
+            builds_layer.append(model)
+    assert builds_layer == models_taking(knob, find_config_dir())
+    assert "linear" not in builds_layer and "mlp" in builds_layer
+
+
 def test_linear_with_dropout_fails_on_the_command_line_in_one_line_and_writes_nothing(output_dir):
     result = run_cli(["model=linear", "dropout=0.5"], output_dir)
     assert result.returncode == 2, result.stderr

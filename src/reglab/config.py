@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from reglab import checks
 from reglab.errors import ConfigError
+from reglab.knobs import KNOBS, models_taking
 from reglab.timing import span
 
 CONFIG_NAME = "train"
@@ -133,10 +134,6 @@ FOREIGN_RULES: list[tuple[str, Callable[[str, Any], Any]]] = [
     ("callbacks.early_stopping.mode", lambda k, v: checks.choice(k, v, ("min", "max"))),
 ]
 
-# Top-level ablation knobs: the key each one sets in the model config, and its neutral
-# value (the one a model without that key behaves as).
-KNOBS = {"dropout": 0.0, "batchnorm": False}
-
 _ABSENT = object()
 
 
@@ -162,22 +159,21 @@ def non_finite_numbers(container: Any, prefix: str = "") -> Iterator[tuple[str, 
 
 
 def check_knobs(cfg: DictConfig) -> None:
-    """A top-level knob set away from its neutral value must reach the model: refused when
-    the model has no such key (``model=linear dropout=0.5``)."""
+    """A top-level knob (:mod:`reglab.knobs`) in its range, and, set away from its neutral
+    value, reaching the model: refused when the model has no such key (``model=linear
+    dropout=0.5``)."""
     model = cfg.get("model") or {}
-    for knob, neutral in KNOBS.items():
-        value = _select(cfg, knob)
+    for knob in KNOBS.values():
+        value = _select(cfg, knob.name)
         if value is _ABSENT or value is None:
             continue
-        if knob == "dropout":
-            checks.number(knob, value, low=0, high=1, high_open=True)
-        else:
-            checks.flag(knob, value)
-        if knob not in model and value != neutral:
+        knob.check(knob.name, value)
+        if knob.name not in model and value != knob.neutral:
             target = model.get("_target_", "this model")
+            takers = ", ".join(models_taking(knob.name, find_config_dir()))
             raise ConfigError(
-                f"{knob}={value!r} is not allowed with {target}: it has no {knob} "
-                f"(allowed here: {knob}={str(neutral).lower()}; models with {knob}: mlp, cnn1d, convnet)"
+                f"{knob.name}={value!r} is not allowed with {target}: it has no {knob.name} "
+                f"(allowed here: {knob.name}={str(knob.neutral).lower()}; models with {knob.name}: {takers})"
             )
 
 

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from reglab import checks
 from reglab.dropout import SeededDropout
 from reglab.errors import ConfigError
+from reglab.knobs import BATCHNORM, DROPOUT
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -52,8 +53,8 @@ class MLP(nn.Sequential):
         input_shape: Sequence[int] | None = None,
     ) -> None:
         hidden = checks.sizes("model.hidden", hidden)
-        dropout = checks.number("model.dropout", dropout, 0, 1, high_open=True)
-        batchnorm = checks.flag("model.batchnorm", batchnorm)
+        dropout = DROPOUT.check("model.dropout", dropout)
+        batchnorm = BATCHNORM.check("model.batchnorm", batchnorm)
         make_activation(activation)
         layers: list[nn.Module] = []
         width = in_features
@@ -149,8 +150,8 @@ class ConvNet(nn.Module):
         dims = checks.choice("model.dims", dims, (1, 2))
         channels = checks.sizes("model.channels", channels)
         hidden = checks.sizes("model.hidden", hidden, allow_empty=True)
-        dropout = checks.number("model.dropout", dropout, 0, 1, high_open=True)
-        batchnorm = checks.flag("model.batchnorm", batchnorm)
+        dropout = DROPOUT.check("model.dropout", dropout)
+        batchnorm = BATCHNORM.check("model.batchnorm", batchnorm)
         global_pool = checks.flag("model.global_pool", global_pool)
         for key, value in (("kernel_size", kernel_size), ("stride", stride), ("pool", pool)):
             checks.integer(f"model.{key}", value, low=1)

@@ -64,7 +64,7 @@ def run_variations(
 
 
 def _train(configs: list[tuple[DictConfig, list[str], dict]], max_members: int, verbose: bool) -> list:
-    from reglab.config import sync_knobs, validate
+    from reglab.config import check_job
     from reglab.pipeline import Result, prepare, run_logging
     from reglab.stacked import plan
     from reglab.stacked.fit import train_stack
@@ -74,8 +74,7 @@ def _train(configs: list[tuple[DictConfig, list[str], dict]], max_members: int, 
     results: dict[int, Result] = {}
     prepared, keys = [], []
     for i, (cfg, overrides, choices) in enumerate(configs):
-        validate(cfg)
-        sync_knobs(cfg)
+        check_job(cfg)
         reason = plan.why_not_stackable(cfg)
         if reason is not None:
             from reglab.pipeline import run
