@@ -292,6 +292,35 @@ def test_with_dropout_a_configuration_trains_identically_alone_in_any_stack_and_
 
 
 @pytest.mark.slow
+def test_with_dropout_a_configuration_resumed_in_a_smaller_stack_trains_as_in_the_fresh_sweep(tmp_path):
+    """Through the CLI, dropout 0.3 in float64: a sweep of three configurations trained fresh
+    (one stack of 3), and the same sweep resumed after only its first configuration had
+    finished (the other two then train as a stack of 2): the resumed configurations' test
+    metrics and best validation losses are the fresh sweep's."""
+    sweep = ["-m", "regularizer=l1,l2,elastic", "dropout=0.3", "trainer.max_epochs=3", "model.hidden=[16]"]
+    sweep += ["+trainer.precision=64", "hydra/launcher=stacked"]
+    fresh, resumed = tmp_path / "fresh", tmp_path / "resumed"
+    fresh.mkdir(), resumed.mkdir()
+    assert run_cli(sweep, fresh).returncode == 0
+    first = run_cli([*sweep[:1], "regularizer=l1", *sweep[2:]], resumed)
+    assert first.returncode == 0, first.stderr[-3000:]
+    again = run_cli([*sweep, "+resume=true"], resumed)
+    assert again.returncode == 0, again.stderr[-3000:]
+
+    def by_regularizer(output_dir):
+        return {r.data.params["regularizer._target_"]: r for r in child_runs(output_dir)}
+
+    runs, expected = by_regularizer(resumed), by_regularizer(fresh)
+    assert set(runs) == set(expected) and len(runs) == 3
+    stacks = {name: run.data.tags["reglab.stack_id"] for name, run in runs.items()}
+    assert len(set(stacks.values())) == 2  # l1 alone in the first sweep, the two others together
+    for name, run in runs.items():
+        for key, value in expected[name].data.metrics.items():
+            if key.startswith(("test/", "fit/best")):
+                assert run.data.metrics[key] == pytest.approx(value, rel=1e-12, abs=1e-15), (name, key)
+
+
+@pytest.mark.slow
 def test_on_a_tied_monitor_members_stop_and_keep_the_epochs_of_their_sequential_runs(output_dir):
     """Early stopping on val/acc (mode max: ties are common, a tie does not improve), min_delta
     per member, best weights on val/loss: each member's own rules see its values at full
