@@ -1,24 +1,38 @@
-"""The MLflow UI opens reglab's experiment on its training runs."""
+"""The MLflow UI, in a real headless browser, opens reglab's experiment on its runs."""
 
 from __future__ import annotations
 
-from conftest import store_uri
+import shutil
+import subprocess
+import sys
 
-from reglab import tracking
-from reglab.tracking.store import EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT
+import pytest
+from conftest import ROOT, run_cli
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed"),
+]
 
 
-def test_the_experiment_is_created_as_model_development(output_dir):
-    uri = store_uri(output_dir)
-    experiment_id = tracking.ensure_experiment(uri, "reglab", str(output_dir / "art"))
-    from mlflow import MlflowClient
-
-    client = MlflowClient(uri)
-    assert client.get_experiment(experiment_id).tags[EXPERIMENT_KIND_TAG] == "custom_model_development"
-    # an experiment made before the tag gets it; a kind the user chose is kept
-    older = client.create_experiment("older")
-    chosen = client.create_experiment("chosen", tags={EXPERIMENT_KIND_TAG: "genai_development"})
-    tracking.ensure_experiment(uri, "older", None)
-    tracking.ensure_experiment(uri, "chosen", None)
-    assert client.get_experiment(older).tags[EXPERIMENT_KIND_TAG] == MODEL_DEVELOPMENT
-    assert client.get_experiment(chosen).tags[EXPERIMENT_KIND_TAG] == "genai_development"
+def test_the_ui_lists_the_runs_of_a_sweep(output_dir, tmp_path):
+    done = run_cli(["-m", "regularizer=none,l2", "trainer.max_epochs=2", "model.hidden=[8]"], output_dir)
+    assert done.returncode == 0, done.stderr[-2000:]
+    picture = tmp_path / "ui.png"
+    shot = subprocess.run(
+        [
+            sys.executable,
+            "scripts/mlflow_ui_screenshot.py",
+            "--store",
+            str(output_dir / "mlflow.db"),
+            "--out",
+            str(picture),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert shot.returncode == 0, shot.stdout + shot.stderr
+    assert "the runs page lists 3 runs" in shot.stdout  # the parent and its two jobs
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 20_000
