@@ -1,4 +1,5 @@
-"""The MLflow store: creation under concurrency, URI resolution, flattening, failure status."""
+"""The MLflow store: creation under concurrency, the experiment's kind, URI resolution,
+flattening, failure status."""
 
 from __future__ import annotations
 
@@ -54,3 +55,21 @@ def test_a_run_that_raises_is_never_left_running(output_dir, error, status):
     (recorded,) = all_runs(uri)
     assert recorded.info.status == status
     assert recorded.data.tags["reglab.failure_reason"].startswith(type(error).__name__)
+
+
+def test_the_experiment_is_created_as_model_development_so_the_ui_opens_on_its_runs(output_dir):
+    from reglab.tracking.store import EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT
+
+    uri = store_uri(output_dir)
+    experiment_id = tracking.ensure_experiment(uri, "reglab", str(output_dir / "art"))
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    assert client.get_experiment(experiment_id).tags[EXPERIMENT_KIND_TAG] == "custom_model_development"
+    # an experiment made before the tag gets it; a kind the user chose is kept
+    older = client.create_experiment("older")
+    chosen = client.create_experiment("chosen", tags={EXPERIMENT_KIND_TAG: "genai_development"})
+    tracking.ensure_experiment(uri, "older", None)
+    tracking.ensure_experiment(uri, "chosen", None)
+    assert client.get_experiment(older).tags[EXPERIMENT_KIND_TAG] == MODEL_DEVELOPMENT
+    assert client.get_experiment(chosen).tags[EXPERIMENT_KIND_TAG] == "genai_development"
