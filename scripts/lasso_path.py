@@ -4,7 +4,7 @@ Trains ``model=linear`` on a regression set to convergence (full batch, plain SG
 ``regularizer.mode=proximal``, no early stopping) at log-spaced strengths, each an MLflow
 run under one parent run "lasso_path". scikit-learn's ``lasso_path`` is computed on the
 same (standardized) training split at ``alpha = strength / 2`` (see the convention table
-in README.md). The figure is written to ``outputs/lasso_path.png`` and logged to the parent.
+in docs/penalties.md). The figure is written to ``outputs/lasso_path.png`` and logged to the parent.
 
     python scripts/lasso_path.py --points 8
 """

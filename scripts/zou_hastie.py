@@ -14,7 +14,7 @@ Parametrizations. The paper's naive elastic net on centred ``y`` and columns ``u
 
     b_naive = argmin |y - U b|^2 + lambda2 |b|^2 + lambda1 |b|_1,      b_EN = (1 + lambda2) b_naive
 
-reglab's (README, "Penalty convention") on the columns ``z_j``, ``w = b / sqrt(n)``::
+reglab's (docs/penalties.md, "The penalty convention") on the columns ``z_j``, ``w = b / sqrt(n)``::
 
     (1/n) |y - Z w - c|^2 + s (a |w|_1 + (1 - a) |w|^2 / 2)
 

@@ -1,6 +1,6 @@
 """Strength grids derived from the data: from the smallest strength that zeroes a linear model.
 
-For reglab's loss and penalty (README, "Penalty convention") and a linear model with free
+For reglab's loss and penalty (docs/penalties.md, "The penalty convention") and a linear model with free
 intercepts, every weight is zero at the optimum exactly when the strength is at least::
 
     regression (mean squared error):      s_max = (2 / n) * max |X' (y - mean(y))| / l1_ratio

@@ -9,7 +9,7 @@ the raw features (undoing reglab's feature and target standardization):
   Hastie 2005, who report its median over replicates);
 - ``test/support_tpr``: the share of the truly non-zero coefficients that ``b_hat`` keeps
   non-zero; ``test/support_fpr``: the share of the truly zero ones it makes non-zero (exact
-  zeros come from proximal steps, README "Penalty or proximal step").
+  zeros come from proximal steps, docs/penalties.md, "Penalty or proximal step").
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ BUDGET_RATIO = 2.0  # compared configurations trained this many times longer tha
 def budget_note(summary: pd.DataFrame) -> str:
     """A warning when the configurations' mean epochs trained differ by more than
     ``BUDGET_RATIO``: part of a measured difference may be training budget, not
-    regularization (README, "Fair budgets": ``callbacks=fixed_budget``)."""
+    regularization (docs/sweeps.md, "Fair budgets": ``callbacks=fixed_budget``)."""
     column = f"{EPOCHS}_mean"
     if column not in summary or summary[column].dropna().empty or summary[column].min() <= 0:
         return ""
@@ -138,7 +138,7 @@ def budget_note(summary: pd.DataFrame) -> str:
 
 def proximal_note(sweep: Sweep) -> str:
     """Runs in proximal mode whose tested weights have no exact zero: the proximal step made
-    no weight zero, so they do not show what it is for (README, "Penalty or proximal step":
+    no weight zero, so they do not show what it is for (docs/penalties.md, "Penalty or proximal step":
     the conditions under which zeros appear)."""
     finished = sweep.finished()
     mode = sweep.params.reindex(finished).get("regularizer.mode")

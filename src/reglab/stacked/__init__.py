@@ -11,5 +11,5 @@ order (drawn from its own data module), its regularizer (the same
 stopping and best-epoch weights, its test and its own MLflow run
 (:mod:`reglab.stacked.records`). Members that stop leave the stack.
 
-``python train.py -m experiment=ablation hydra/launcher=stacked`` (README, "Stacked sweeps").
+``python train.py -m experiment=ablation hydra/launcher=stacked`` (docs/sweeps.md, "Stacked sweeps").
 """
