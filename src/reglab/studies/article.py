@@ -6,10 +6,12 @@
   ``test/population_model_error`` = ``(b_hat - b)' Sigma (b_hat - b)``, ...);
 - ``exact_zeros``: the share of a linear model's coefficients that are exactly 0;
 - ``ratio_spread``: with ``r_j = |w_j| / |w0_j|`` the shrinkage of coefficient ``j`` against the
-  unpenalized fit ``w0`` of the same seed (arm ``none``), over the ``j`` with ``w0_j != 0``, the
-  coefficient of variation ``sd(r) / mean(r)`` (``ddof = 0``). Proportional shrinkage (ridge on an
-  orthonormal design: ``r_j = 1 / (1 + s / 2)`` for every ``j``) gives 0; soft-thresholding
-  (``r_j = (1 - t / |w0_j|)_+``) spreads the ratios from 0 (zeroed) towards 1 (large ``|w0_j|``);
+  unpenalized fit ``w0`` of the same seed (arm ``none``), over the true support (``b_j != 0``,
+  where ``|w0_j|`` is far from 0: a ratio over a coefficient the unpenalized fit puts near 0 is
+  noise over noise), the coefficient of variation ``sd(r) / mean(r)`` (``ddof = 0``).
+  Proportional shrinkage (ridge on an orthonormal design: ``r_j = 1 / (1 + s / 2)`` for every
+  ``j``) gives 0; soft-thresholding (``r_j = (1 - t / |w0_j|)_+``) spreads the ratios, the smaller
+  coefficients shrunk relatively more;
 - ``support_f1``: the F1 score of the selected coefficients (``b_hat_j != 0``) against the true
   support (``b_j != 0``), ``2 TP / (2 TP + FP + FN)``;
 - ``groups_whole``: of the design's correlated groups (``correlation.kind = groups``), the share
@@ -61,10 +63,11 @@ def exact_zeros(coef: np.ndarray) -> float:
     return float(np.mean(np.asarray(coef) == 0))
 
 
-def ratio_spread(coef: np.ndarray, unpenalized: np.ndarray) -> float:
-    """``sd(r) / mean(r)`` of ``r_j = |coef_j| / |unpenalized_j|`` over ``unpenalized_j != 0``."""
+def ratio_spread(coef: np.ndarray, unpenalized: np.ndarray, truth: np.ndarray) -> float:
+    """``sd(r) / mean(r)`` of ``r_j = |coef_j| / |unpenalized_j|`` over ``truth_j != 0`` (and
+    ``unpenalized_j != 0``)."""
     base = np.abs(np.asarray(unpenalized, dtype=float))
-    kept = base != 0
+    kept = (base != 0) & (np.asarray(truth) != 0)
     ratios = np.abs(np.asarray(coef, dtype=float))[kept] / base[kept]
     return float(ratios.std() / ratios.mean()) if ratios.mean() > 0 else math.nan
 

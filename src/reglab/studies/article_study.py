@@ -140,8 +140,9 @@ def _prediction(
     reference = (
         tuple(reference) if isinstance(reference, Sequence) and not isinstance(reference, str) else reference
     )
-    for arm in (spec["treatment"], *(reference if isinstance(reference, tuple) else (reference,))):
-        checks.choice(f"{where} arm", arm, list(arms))
+    checks.choice(f"{where}.treatment", spec["treatment"], list(arms))
+    for arm in reference if isinstance(reference, tuple) else (reference,):
+        checks.choice(f"{where}.reference", arm, list(arms))
     context = spec.get("context", "")
     for part in context.split(" - ") if context else [""]:
         checks.choice(f"{where}.context", part, list(contexts))
@@ -227,7 +228,9 @@ def per_fit(quantity: str, fits: Fits, context: str, arm: str, seed: int) -> flo
         groups = result.data.correlation
         return article.groups_whole(coef, groups["n_groups"], groups["group_size"])
     unpenalized = fits.selected(context, "none", seed)
-    return math.nan if unpenalized is None else article.ratio_spread(coef, coefficients(unpenalized))
+    if unpenalized is None:
+        return math.nan
+    return article.ratio_spread(coef, coefficients(unpenalized), result.data.coef)
 
 
 def per_grid(quantity: str, fits: Fits, context: str, arm: str, seed: int) -> float:
