@@ -16,7 +16,9 @@ from datetime import datetime
 from pathlib import Path
 
 import torch
+import yaml
 from omegaconf import DictConfig, OmegaConf
+from omegaconf._utils import get_omega_conf_dumper
 
 from reglab.build import Components, build_components, check_accelerator
 from reglab.config import compose_with_choices
@@ -215,22 +217,29 @@ def config_hash(cfg: DictConfig) -> str:
     """Identity of what a job computes: the resolved config without where it writes
     (``paths``), how it is tracked (``logger``) or how a study reads it (``study``). Equal
     hashes, equal results."""
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    for key in NOT_IDENTITY:
-        resolved.pop(key, None)
-    text = json.dumps(resolved, sort_keys=True, default=str)
+    return _hash_of(OmegaConf.to_container(cfg, resolve=True))
+
+
+def _hash_of(resolved: dict) -> str:
+    identity = {key: value for key, value in resolved.items() if key not in NOT_IDENTITY}
+    text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-@timed("logging")
-def start_tracking(
-    cfg: DictConfig, overrides: Sequence[str], choices: dict[str, str], tags: dict | None = None
+def describe_run(
+    cfg: DictConfig,
+    overrides: Sequence[str],
+    choices: dict[str, str],
+    tags: dict | None = None,
+    commit: str | None = None,
 ):
-    """The job's MLflow run, started with its tags (``tags`` added), params and config."""
+    """What the job's MLflow run records besides its metrics, as a
+    :class:`~reglab.tracking.batch.FinishedRun`: its name, tags (``tags`` added; the git
+    ``commit`` of the project, looked up when not given), params (the flattened resolved
+    config and ``choice.<group>``) and ``config.yaml``."""
     from reglab import tracking
+    from reglab.tracking.batch import FinishedRun
 
-    uri, experiment_id = tracking.experiment_of(cfg)
-    tracked = tracking.TrackedRun(uri, experiment_id)
     tags = {"reglab.overrides": " ".join(overrides) or "(none)", **(tags or {})}
     tags.update({str(k): str(v) for k, v in (cfg.logger.get("tags") or {}).items()})
     if cfg.logger.get("parent_run_id"):
@@ -238,17 +247,39 @@ def start_tracking(
     for key in ("sweep_id", "sweep_signature"):
         if cfg.logger.get(key):
             tags[f"reglab.{key}"] = str(cfg.logger[key])
-    tags["reglab.config_hash"] = config_hash(cfg)
-    commit = tracking.git_commit(cfg.paths.root_dir)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    tags["reglab.config_hash"] = _hash_of(resolved)
+    commit = commit or tracking.git_commit(cfg.paths.root_dir)
     if commit:
         tags["mlflow.source.git.commit"] = commit
-    tracked.start(run_name(overrides, choices), tags)
+    resolved = tracking.portable_paths(resolved, cfg.paths.root_dir)
+    params = tracking.flatten_config({k: v for k, v in resolved.items() if k != "paths"})
+    params.update({f"choice.{group}": option for group, option in choices.items()})
+    config_yaml = yaml.dump(  # what OmegaConf.to_yaml writes, without a DictConfig round trip
+        resolved,
+        default_flow_style=False,
+        allow_unicode=True,
+        sort_keys=False,
+        Dumper=get_omega_conf_dumper(),
+    )
+    return FinishedRun(run_name(overrides, choices), tags, params, [], texts={"config.yaml": config_yaml})
+
+
+@timed("logging")
+def start_tracking(
+    cfg: DictConfig, overrides: Sequence[str], choices: dict[str, str], tags: dict | None = None
+):
+    """The job's MLflow run, started with its tags (``tags`` added), params and config
+    (:func:`describe_run`)."""
+    from reglab import tracking
+
+    uri, experiment_id = tracking.experiment_of(cfg)
+    described = describe_run(cfg, overrides, choices, tags)
+    tracked = tracking.TrackedRun(uri, experiment_id)
+    tracked.start(described.name, described.tags)
     try:
-        resolved = tracking.portable_paths(OmegaConf.to_container(cfg, resolve=True), cfg.paths.root_dir)
-        params = tracking.flatten_config({k: v for k, v in resolved.items() if k != "paths"})
-        params.update({f"choice.{group}": option for group, option in choices.items()})
-        tracked.log_params(params)
-        tracked.log_text(OmegaConf.to_yaml(resolved), "config.yaml")
+        tracked.log_params(described.params)
+        tracked.log_text(described.texts["config.yaml"], "config.yaml")
     except BaseException as error:
         tracked.fail(error)
         raise

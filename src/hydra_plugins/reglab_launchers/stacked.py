@@ -9,6 +9,7 @@ from hydra.core.utils import JobReturn, setup_globals
 
 from reglab import checks
 from reglab.sweeps.checked import CheckingLauncher
+from reglab.timing import span
 
 
 class StackedLauncher(CheckingLauncher):
@@ -44,4 +45,6 @@ class StackedLauncher(CheckingLauncher):
             self.submitit,
         )
         sweep.sweep_dir.mkdir(parents=True, exist_ok=True)
-        return sweep.run(self.checked_jobs(job_overrides, initial_job_idx))
+        with span("sweep plan"):
+            checked = self.checked_jobs(job_overrides, initial_job_idx)
+        return sweep.run(checked)

@@ -1,4 +1,4 @@
-"""Train one stack under Lightning's Trainer, then test and record every member."""
+"""Train one stack under Lightning's Trainer, then test every member and write the stack's records."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from reglab.errors import ConfigError, Interrupted, error_reason
 from reglab.stacked.batches import StackedBatches
 from reglab.stacked.members import Member, StackedState, build_state
 from reglab.stacked.module import StackedModule, StackSettings
+from reglab.stacked.records import RecordWriter, test_member, write_records
 from reglab.sweeps import outcomes
 from reglab.timing import span
 
@@ -19,34 +20,40 @@ log = logging.getLogger("reglab")
 MEMORY_SHARE = 0.8  # of the memory available, the most a stack may plan to use
 
 
-def train_stack(members: list[Member], stack_id: str, max_members: int) -> list[dict[str, float]]:
-    """Train ``members`` as one stack; returns each member's final metrics (none: FAILED).
+def train_stack(
+    members: list[Member], stack_id: str, max_members: int, writer: RecordWriter | None = None
+) -> list[dict[str, float]]:
+    """Train ``members`` as one stack, test each member and write the stack's records
+    (:mod:`reglab.stacked.records`: by ``writer`` in its thread, else before returning);
+    returns each member's final metrics (none: FAILED).
 
     A stack that would not fit in memory raises :class:`ConfigError` (naming
     ``hydra.launcher.max_members``) before training. An error while training fails every
-    member with its reason; an interrupt records them KILLED and stops the sweep."""
+    member with its reason; an interrupt before the stack's records are handed over records
+    its members KILLED (outcome files; they have no MLflow run yet) and stops the sweep."""
     from reglab.fit import _quiet_lightning
 
-    state = build_state(members)
-    check_memory(state, members, max_members)
-    cfg = members[0].cfg
-    settings = _settings(members, stack_id)
-    module = StackedModule(state, members, settings)
-    train = StackedBatches([m.components.datamodule.train_dataloader() for m in members], shuffle=True)
-    val = StackedBatches([m.components.datamodule.val_dataloader() for m in members], shuffle=False)
-    module.loaders = [train, val]
-    stopping = _early_stopping(members)
-    _quiet_lightning()
+    with span("stack"):  # the stack's set-up: its tensors, memory check, module and batches
+        state = build_state(members)
+        check_memory(state, members, max_members)
+        module = StackedModule(state, members, _settings(members, stack_id))
+        train = StackedBatches([m.components.datamodule.train_dataloader() for m in members], shuffle=True)
+        val = StackedBatches([m.components.datamodule.val_dataloader() for m in members], shuffle=False)
+        module.loaders = [train, val]
+        stopping = _early_stopping(members)
+        _quiet_lightning()
     log.info("stack %s: %d members (jobs %s)", stack_id, len(members), _numbers(members))
     try:
         trainer = _trainer(
-            cfg, [stopping] if stopping else [], members[0].job_dir.parent / f".stack-{stack_id}"
+            members[0].cfg, [stopping] if stopping else [], members[0].job_dir.parent / f".stack-{stack_id}"
         )
-        started = time.perf_counter()
+        started, started_ms = time.perf_counter(), int(time.time() * 1000)
         with span("fit"):
             trainer.fit(module, train_dataloaders=train, val_dataloaders=val)
         seconds = time.perf_counter() - started
-        tester = _trainer(cfg, [], members[0].job_dir.parent / f".stack-{stack_id}")
+        log.info("stack %s trained in %.1fs (%d members)", stack_id, seconds, len(members))
+        with span("test"):
+            records = _test_members(module, state, stopping, seconds, started_ms)
     except Interrupted as interrupted:
         record_all(members, "KILLED", str(interrupted))
         raise
@@ -54,14 +61,35 @@ def train_stack(members: list[Member], stack_id: str, max_members: int) -> list[
         log.exception("stack %s failed", stack_id)
         record_all(members, "FAILED", error_reason(error))
         return [{} for _ in members]
-    from reglab.stacked.records import record_member
+    if writer is None:
+        with span("records"):
+            write_records(stack_id, records)
+    else:
+        writer.submit(stack_id, records)
+    return [record.metrics for record in records]
 
-    results = []
-    for position in range(len(members)):
-        stopped = bool(stopping and stopping.stopped_epoch[position] > 0)
-        results.append(record_member(position, module, state, tester, stopped, seconds))
-    log.info("stack %s trained in %.1fs (%d members)", stack_id, seconds, len(members))
-    return results
+
+def _test_members(module: StackedModule, state: StackedState, stopping, seconds: float, started_ms: int):
+    """Each member tested (:func:`~reglab.stacked.records.test_member`) by one test trainer."""
+    from reglab.tracking import git_commit
+
+    members = module.members
+    tester = _trainer(members[0].cfg, [], members[0].job_dir.parent / f".stack-{module.settings.stack_id}")
+    tracked = any(m.cfg.logger.enabled for m in members)
+    commit = git_commit(members[0].cfg.paths.root_dir) if tracked else None  # the members share it
+    return [
+        test_member(
+            position,
+            module,
+            state,
+            tester,
+            bool(stopping and stopping.stopped_epoch[position] > 0),
+            seconds,
+            started_ms,
+            commit,
+        )
+        for position in range(len(members))
+    ]
 
 
 def _settings(members: list[Member], stack_id: str) -> StackSettings:

@@ -4,11 +4,14 @@ stackable ones in stacks and run the others one by one.
 1. Every job's config is composed and checked by the launcher
    (:mod:`reglab.sweeps.checked`); a bad value fails the whole sweep (one line, exit status
    2, the parent run FAILED) before anything trains.
-2. Each stackable job gets its Hydra job folder (``run_job``, as a basic job) and is
-   prepared: its data split and initialized model are built (a bad value fails the sweep
-   here too) or, with ``+resume=true``, it is skipped when its config already FINISHED.
+2. Each stackable job gets its job folder (where a basic job's would be, without Hydra's
+   per-job set-up) and is prepared: its data split and initialized model are built (a bad
+   value fails the sweep here too) or, with ``+resume=true``, it is skipped when its config
+   already FINISHED.
 3. Jobs are grouped by :func:`reglab.stacked.plan.stack_key`, cut into stacks of at most
-   ``max_members``, and each stack is trained (:func:`reglab.stacked.fit.train_stack`).
+   ``max_members``, and each stack is trained (:func:`reglab.stacked.fit.train_stack`); its
+   records are written while the next stack trains
+   (:class:`~reglab.stacked.records.RecordWriter`).
 4. The jobs that cannot stack run on the ordinary path, each with one log line saying why.
 """
 
@@ -19,24 +22,24 @@ import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides, run_job
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from reglab.errors import USER_ERRORS, error_reason
 from reglab.stacked import plan
 from reglab.stacked.members import Member
 from reglab.sweeps import outcomes
 from reglab.sweeps.checked import stop_sweep
+from reglab.timing import span
 
 log = logging.getLogger("reglab")
 
 
 def task_config(sweep_config: DictConfig) -> DictConfig:
-    """The job's config as its task function sees it (without the ``hydra`` node)."""
-    cfg = sweep_config.copy()
-    with open_dict(cfg):
-        del cfg["hydra"]
+    """The job's config as its task function sees it: a copy without the ``hydra`` node (which
+    is not copied)."""
+    cfg = OmegaConf.masked_copy(sweep_config, [key for key in sweep_config if key != "hydra"])
+    OmegaConf.set_struct(cfg, OmegaConf.is_struct(sweep_config))
     return cfg
 
 
@@ -61,12 +64,13 @@ class StackedSweep:
         jobs = []
         for idx, overrides, sweep_config in checked:
             cfg = task_config(sweep_config)
-            jobs.append((idx, overrides, sweep_config, plan.why_not_stackable(cfg), plan.stack_key(cfg)))
-        stackable = [job for job in jobs if job[3] is None]
+            jobs.append((idx, overrides, sweep_config, cfg, plan.why_not_stackable(cfg), plan.stack_key(cfg)))
+        stackable = [job for job in jobs if job[4] is None]
         returns: dict[int, JobReturn] = {}
-        members = self._prepare(stackable, returns)
+        with span("sweep prepare"):
+            members = self._prepare(stackable, returns)
         self._train_stacks(members, returns)
-        for idx, overrides, sweep_config, reason, _ in jobs:
+        for idx, overrides, sweep_config, _, reason, _ in jobs:
             if reason is not None:
                 log.info("job %d runs on its own (not stacked): %s", idx, reason)
                 returns[idx] = self._run_job(sweep_config, self.task_function, overrides)
@@ -87,60 +91,65 @@ class StackedSweep:
         return ret
 
     def _prepare(self, stackable: list, returns: dict[int, JobReturn]) -> list[tuple[Member, str]]:
-        """Each stackable job's folder, and its :class:`Member` (or SKIPPED, on resume)."""
+        """Each stackable job's folder and :class:`Member` (or its SKIPPED outcome, on resume).
+
+        Without Hydra's per-job set-up (``run_job``): no copy of the whole config with its
+        ``hydra`` node, no ``.hydra/`` copies of the config (each member's resolved config is
+        its MLflow run's ``config.yaml``, its overrides are in its ``outcome.json``), no logging
+        set-up and no ``#N`` line per job (the stack's line names its jobs)."""
+        from reglab.sweeps.manifest import SweepManifest
+
+        manifest = SweepManifest.read(self.sweep_dir)
         prepared: list[tuple[Member, str]] = []
-        for idx, overrides, sweep_config, _, key in stackable:
-
-            def prepare_member(cfg: DictConfig, idx=idx, overrides=overrides, key=key) -> float | None:
-                return self._prepare_member(cfg, idx, overrides, key, prepared)
-
-            before = len(prepared)
-            ret = self._run_job(sweep_config, prepare_member, overrides)
-            if ret.status == JobStatus.FAILED:
-                error = ret._return_value
+        for idx, overrides, sweep_config, cfg, _, key in stackable:
+            job_dir = Path(str(sweep_config.hydra.sweep.dir), str(sweep_config.hydra.sweep.subdir)).resolve()
+            ret = JobReturn(
+                overrides=list(sweep_config.hydra.overrides.task),
+                hydra_cfg=sweep_config,
+                working_dir=str(job_dir),
+                task_name=str(sweep_config.hydra.job.name),
+                status=JobStatus.COMPLETED,
+            )
+            try:
+                member = self._prepare_member(sweep_config, cfg, idx, overrides, job_dir, manifest)
+            except Exception as error:
                 if isinstance(error, USER_ERRORS):
                     stop_sweep(self.config, error)
                 log.error("job %d failed: %s: %s", idx, type(error).__name__, error)
-                outcomes.write_outcome(
-                    Path(ret.working_dir),
-                    job=idx,
-                    status="FAILED",
-                    overrides=overrides,
-                    reason=error_reason(error),
-                )
-                ret.status, ret.return_value = JobStatus.COMPLETED, math.nan
-                returns[idx] = ret
-            elif len(prepared) > before:
-                prepared[-1][0].job_return = ret
+                reason = error_reason(error)
+                outcomes.write_outcome(job_dir, job=idx, status="FAILED", overrides=overrides, reason=reason)
+                ret.return_value, returns[idx] = math.nan, ret
+                continue
+            if isinstance(member, Member):
+                ret.cfg, member.job_return = member.cfg, ret
+                prepared.append((member, key))
             else:  # skipped on resume: its objective
-                returns[idx] = ret
+                ret.return_value, returns[idx] = member, ret
         return prepared
 
     def _prepare_member(
-        self, cfg: DictConfig, idx: int, overrides: list, key: str, prepared: list
-    ) -> float | None:
+        self, sweep_config: DictConfig, cfg: DictConfig, idx: int, overrides: list, job_dir: Path, manifest
+    ) -> Member | float:
+        """The job's :class:`Member` (its data split and initialized model built from its task
+        config ``cfg``), or with ``+resume=true`` the objective of its FINISHED run."""
         from reglab.config import group_choices
         from reglab.pipeline import prepare
         from reglab.sweeps.job import skip_if_finished, with_sweep_identity
-        from reglab.sweeps.manifest import SweepManifest
-        from reglab.tracking.redaction import redact_hydra_copies
 
-        hydra_cfg = HydraConfig.get()
-        job_dir = Path(hydra_cfg.runtime.output_dir)
-        redact_hydra_copies(job_dir)
-        cfg = with_sweep_identity(cfg, SweepManifest.read(self.sweep_dir))
+        job_dir.mkdir(parents=True, exist_ok=True)
+        cfg = with_sweep_identity(cfg, manifest)
         skipped = skip_if_finished(cfg, idx, job_dir, overrides)
         if skipped is not None:
             return skipped
         components = prepare(cfg)
-        choices = group_choices(hydra_cfg.runtime.choices)
-        task_overrides = list(hydra_cfg.overrides.task)  # as the basic launcher's job records them
-        prepared.append((Member(idx, cfg, task_overrides, choices, job_dir, components), key))
-        return None
+        choices = group_choices(sweep_config.hydra.runtime.choices)
+        task_overrides = list(sweep_config.hydra.overrides.task)  # as the basic launcher's job records them
+        return Member(idx, cfg, task_overrides, choices, job_dir, components)
 
     def _train_stacks(self, prepared: list[tuple[Member, str]], returns: dict[int, JobReturn]) -> None:
         from reglab.entry import import_run_modules
         from reglab.stacked.fit import train_stack
+        from reglab.stacked.records import RecordWriter
         from reglab.sweeps.job import OBJECTIVE
         from reglab.sweeps.manifest import SweepManifest
 
@@ -155,14 +164,19 @@ class StackedSweep:
             (f"{prefix}-{n}", [prepared[p][0] for p in positions]) for n, positions in enumerate(groups, 1)
         ]
         if self.executor is None:
-            results = [
-                self._guarded(
-                    lambda members=members, stack_id=stack_id: train_stack(
-                        members, stack_id, self.max_members
+            writer = RecordWriter()  # a stack's records are written while the next one trains
+            try:
+                results = [
+                    self._guarded(
+                        lambda members=members, stack_id=stack_id: train_stack(
+                            members, stack_id, self.max_members, writer
+                        )
                     )
-                )
-                for stack_id, members in stacks
-            ]
+                    for stack_id, members in stacks
+                ]
+            finally:
+                with span("records"):  # what the last stack's records take after training
+                    writer.wait()
         else:
             from reglab.stacked.submit import submit_stacks
 

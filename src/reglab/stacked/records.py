@@ -1,16 +1,26 @@
-"""After a stack is trained: each member tested and recorded as its sequential run is.
+"""After a stack is trained: each member tested, then the stack's records written at once.
 
-Each member's best-epoch state goes back into its own model, which is tested by a
-:class:`~reglab.module.RegularizedModule` under ``trainer.test`` (the sequential test code);
-its history, fit record, checkpoint, final metrics and MLflow run (same params, config,
-metric names and per-epoch steps as a sequential run, plus the tags ``reglab.engine`` and
-``reglab.stack_id``) are written by the functions the sequential path uses.
+:func:`test_member` puts each member's best-epoch state back into its own model, tests it by a
+:class:`~reglab.module.RegularizedModule` under ``trainer.test`` (the sequential test code),
+writes its fit record and checkpoint and gathers what its MLflow run holds: the same name,
+params, tags (plus ``reglab.engine`` and ``reglab.stack_id``), config and metrics at the same
+steps as a sequential run's (:func:`reglab.pipeline.describe_run`, :func:`reglab.fit.record_test`).
+
+:func:`write_records` then writes the whole stack: its MLflow runs in one batch
+(:func:`reglab.tracking.batch.write_runs`: one transaction in an SQLite store), then each
+member's outcome file, then one line for the stack. A member is FINISHED for a resume
+(``+resume=true``) once its run is in the store: a process killed before the commit leaves
+no run of the stack, and the resume trains those members again; killed after it, the resume
+finds them. :class:`RecordWriter` writes a stack's records in a thread while the next stack
+trains.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+import threading
 from pathlib import Path
 
 from reglab.divergence import not_finite_at_end
@@ -20,71 +30,159 @@ from reglab.stacked.members import Member, StackedState
 from reglab.stacked.module import StackedModule
 from reglab.sweeps import outcomes
 from reglab.sweeps.job import OBJECTIVE
+from reglab.timing import span
+from reglab.tracking.batch import FinishedRun
+from reglab.tracking.run import MAX_PARAM_LENGTH
 
 log = logging.getLogger("reglab")
 
 
-def record_member(
+@dataclasses.dataclass
+class MemberRecord:
+    """What a tested member leaves: its final metrics (none when it FAILED), its MLflow run
+    (``None`` without the MLflow logger), its status and why it failed."""
+
+    member: Member
+    metrics: dict[str, float]
+    run: FinishedRun | None
+    status: str = "FINISHED"
+    reason: str | None = None
+
+
+def test_member(
     position: int,
     module: StackedModule,
     state: StackedState,
     tester,
     stopped_early: bool,
     fit_seconds: float,
-) -> dict[str, float]:
-    """Test and record member ``position``; returns its final metrics (none when it FAILED)."""
+    started_ms: int,
+    commit: str | None,
+) -> MemberRecord:
+    """Test member ``position`` and gather its records (nothing is written to the store yet);
+    its run starts at ``started_ms`` (the stack's fit) and records the git ``commit``."""
     from reglab.module import RegularizedModule
-    from reglab.pipeline import run_logging, start_tracking
+    from reglab.pipeline import describe_run
 
     member: Member = module.members[position]
     parts = member.components
-    outcome = {"job": member.num, "overrides": member.overrides}
-    with run_logging(member.job_dir / "train.log", verbose=False):
-        tracked = None
-        if member.cfg.logger.enabled:
-            tags = {"reglab.engine": "stacked", "reglab.stack_id": module.settings.stack_id}
-            tracked = start_tracking(member.cfg, member.overrides, member.choices, tags)
-            outcome["run_id"] = member.run_id = tracked.run_id
-        history = member.history = dict(module.histories[position])
-        if tracked is not None:
-            epochs = module.history_epochs[position]
-            tracked.log_metric_rows(
-                [(k, v, e) for k in history for v, e in zip(history[k], epochs[k], strict=True)]
-            )
-        reason = module.failure[position] or not_finite_at_end(
-            module.last_values[position], module.epochs[position]
+    run = None
+    if member.cfg.logger.enabled:
+        tags = {"reglab.engine": "stacked", "reglab.stack_id": module.settings.stack_id}
+        run = describe_run(member.cfg, member.overrides, member.choices, tags, commit)
+        run.start_ms = started_ms
+    history = member.history = dict(module.histories[position])
+    epochs = module.history_epochs[position]
+    if run is not None:
+        run.metrics = [(k, v, e) for k in history for v, e in zip(history[k], epochs[k], strict=True)]
+    reason = module.failure[position] or not_finite_at_end(
+        module.last_values[position], module.epochs[position]
+    )
+    if reason is not None:
+        failure = error_reason(DivergedError(reason))
+        if run is not None:
+            run.status = "FAILED"
+            run.tags["reglab.failure_reason"] = failure[:MAX_PARAM_LENGTH]
+        log.error("job %d failed: %s", member.num, reason)
+        return MemberRecord(member, {}, run, "FAILED", failure)
+    parts.model.to(module.stacked[0].dtype)  # float64 under trainer.precision=64, as the fit ran
+    parts.model.load_state_dict(state.member_state(module.best_states, position, parts.model))
+    tested_module = RegularizedModule(
+        parts.model, parts.regularizer, parts.optimizer, parts.datamodule.task, parts.datamodule.n_outputs
+    )
+    rule = module.best[position]  # the member's own BestWeights, applied during the fit
+    selection = tested_selection(
+        list(epochs.get("val/loss", [])),
+        None if rule is None else rule.best_epoch,
+        None if rule is None else rule.monitor,
+        "min" if rule is None else rule.mode,
+    )
+    record = FitRecord(member.job_dir / "fit_record.json").write(
+        history, module.epochs[position], stopped_early, selection
+    )
+    if rule is not None and rule.save and rule.best_epoch is not None:
+        folder = Path(rule.dirpath or member.job_dir / "checkpoints")
+        rule.write(folder, tested_module.state_dict(), rule.best_epoch, rule.best_score)
+    tested = tester.test(tested_module, dataloaders=parts.datamodule.test_dataloader(), verbose=False)
+    metrics = record_test(tested_module, parts.datamodule, tested, record, fit_seconds, None)
+    if run is not None:  # as a sequential run logs them: the test metrics at the last epoch, the summary at 0
+        last = module.epochs[position]
+        run.metrics += [(k, float(v), last) for k, v in (tested[0] if tested else {}).items()]
+        run.metrics += [(k, v, 0) for k, v in metrics.items() if not tested or k not in tested[0]]
+    return MemberRecord(member, metrics, run)
+
+
+def write_records(stack_id: str, records: list[MemberRecord]) -> None:
+    """Write the stack's MLflow runs (one batch per store and experiment), then each member's
+    outcome file, then one line: how many FINISHED and FAILED, and where they went."""
+    from reglab import tracking
+    from reglab.tracking.batch import write_runs
+
+    by_logger: dict[tuple, list[MemberRecord]] = {}  # members of a stack share their logger
+    for record in records:
+        if record.run is not None:
+            cfg = record.member.cfg
+            by_logger.setdefault((repr(cfg.logger), str(cfg.paths.output_dir)), []).append(record)
+    batches: dict[tuple[str, str], list[MemberRecord]] = {}
+    for group in by_logger.values():
+        batches.setdefault(tracking.experiment_of(group[0].member.cfg), []).extend(group)
+    for (uri, experiment_id), tracked in batches.items():
+        write_runs(uri, experiment_id, [r.run for r in tracked])
+        for record in tracked:
+            record.member.run_id = record.run.run_id
+    for record in records:
+        member = record.member
+        outcomes.write_outcome(
+            member.job_dir,
+            job=member.num,
+            status=record.status,
+            overrides=member.overrides,
+            objective=record.metrics.get(OBJECTIVE, math.nan),
+            run_id=member.run_id,
+            reason=record.reason,
         )
-        if reason is not None:
-            diverged = DivergedError(reason)
-            if tracked is not None:
-                tracked.fail(diverged)
-            log.error("job %d failed: %s", member.num, reason)
-            outcomes.write_outcome(member.job_dir, **outcome, status="FAILED", reason=error_reason(diverged))
-            return {}
-        parts.model.to(module.stacked[0].dtype)  # float64 under trainer.precision=64, as the fit ran
-        parts.model.load_state_dict(state.member_state(module.best_states, position, parts.model))
-        tested_module = RegularizedModule(
-            parts.model, parts.regularizer, parts.optimizer, parts.datamodule.task, parts.datamodule.n_outputs
+    failed = sum(r.status == "FAILED" for r in records)
+    where = f"job folders under {records[0].member.job_dir.parent}" if records else "no job folder"
+    stores = "; ".join(f"MLflow runs in {uri} (experiment {experiment})" for uri, experiment in batches)
+    log.info(
+        "stack %s recorded: %d finished, %d failed; %s%s",
+        stack_id,
+        len(records) - failed,
+        failed,
+        where,
+        f"; {stores}" if stores else "",
+    )
+
+
+class RecordWriter:
+    """Writes each stack's records (:func:`write_records`) in a thread of its own, so that they
+    are written while the next stack trains. One stack at a time: :meth:`submit` waits for the
+    previous stack's records first, and :meth:`wait` (at the end of a sweep, and when it is
+    interrupted or fails) lets the records of every trained stack reach the store."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, stack_id: str, records: list[MemberRecord]) -> None:
+        with span("records"):  # the previous stack's records, if still being written
+            self.wait()
+        self._thread = threading.Thread(
+            target=self._write, args=(stack_id, records), name=f"records-{stack_id}", daemon=False
         )
-        rule = module.best[position]  # the member's own BestWeights, applied during the fit
-        selection = tested_selection(
-            list(module.history_epochs[position].get("val/loss", [])),
-            None if rule is None else rule.best_epoch,
-            None if rule is None else rule.monitor,
-            "min" if rule is None else rule.mode,
-        )
-        record = FitRecord(member.job_dir / "fit_record.json").write(
-            history, module.epochs[position], stopped_early, selection
-        )
-        if rule is not None and rule.save and rule.best_epoch is not None:
-            folder = Path(rule.dirpath or member.job_dir / "checkpoints")
-            rule.write(folder, tested_module.state_dict(), rule.best_epoch, rule.best_score)
-        tested = tester.test(tested_module, dataloaders=parts.datamodule.test_dataloader(), verbose=False)
-        if tracked is not None and tested:
-            tracked.log_metrics(tested[0], step=module.epochs[position])
-        metrics = record_test(tested_module, parts.datamodule, tested, record, fit_seconds, tracked)
-        if tracked is not None:
-            tracked.finish()
-    objective = metrics.get(OBJECTIVE, math.nan)
-    outcomes.write_outcome(member.job_dir, **outcome, status="FINISHED", objective=objective)
-    return metrics
+        self._thread.start()
+
+    def _write(self, stack_id: str, records: list[MemberRecord]) -> None:
+        try:
+            write_records(stack_id, records)
+        except BaseException as error:  # raised in the sweep's thread by wait()
+            self._error = error
+
+    def wait(self) -> None:
+        """Until the records submitted are written; their error, if any, is raised here."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error

@@ -67,6 +67,21 @@ def git_commit(directory: str | Path) -> str | None:
     return out.stdout.strip() or None
 
 
+def loggable_params(params: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """``params`` as MLflow keeps them: secrets redacted, values cut at
+    :data:`MAX_PARAM_LENGTH` (a warning each); also the keys of those cut."""
+    params = redact_values(dict(params))
+    truncated = [k for k, v in params.items() if len(v) > MAX_PARAM_LENGTH]
+    for key in truncated:
+        log.warning(
+            "param %s is %d characters; MLflow keeps %d (the full value is in config.yaml)",
+            key,
+            len(params[key]),
+            MAX_PARAM_LENGTH,
+        )
+    return {k: v[:MAX_PARAM_LENGTH] for k, v in params.items()}, truncated
+
+
 class TrackedRun:
     """One MLflow run: created on :meth:`start`, closed by :meth:`finish` or :meth:`fail`.
 
@@ -91,18 +106,10 @@ class TrackedRun:
         return self.run_id
 
     def log_params(self, params: Mapping[str, str]) -> None:
-        params = redact_values(dict(params))
         from mlflow.entities import Param
 
-        truncated = [k for k, v in params.items() if len(v) > MAX_PARAM_LENGTH]
-        for key in truncated:
-            log.warning(
-                "param %s is %d characters; MLflow keeps %d (the full value is in config.yaml)",
-                key,
-                len(params[key]),
-                MAX_PARAM_LENGTH,
-            )
-        items = [Param(k, v[:MAX_PARAM_LENGTH]) for k, v in params.items()]
+        params, truncated = loggable_params(params)
+        items = [Param(k, v) for k, v in params.items()]
         for start in range(0, len(items), PARAM_BATCH_LIMIT):
             self.client.log_batch(self.run_id, params=items[start : start + PARAM_BATCH_LIMIT])
         if truncated:
