@@ -117,3 +117,39 @@ def test_sigint_during_a_stacked_fit_kills_its_members_and_resume_trains_them(ou
     assert sorted(r.data.params["seed"] for r in children) == ["0", "1", "2"]
     assert {r.info.status for r in children} == {"FINISHED"}
     assert {r.data.tags["reglab.engine"] for r in children} == {"stacked"}
+
+
+STACKS = ["-m", "seed=range(6)", "model.hidden=[16]", "trainer.max_epochs=3", "hydra/launcher=stacked"]
+STACKS.append("hydra.launcher.max_members=3")  # two stacks: the first's records, the second's fit
+
+
+@pytest.mark.parametrize(
+    ("signum", "moment"),
+    [
+        (signal.SIGKILL, "-1 epoch 2/3"),  # mid-stack
+        (signal.SIGKILL, "-1 trained in"),  # during the first stack's tests and records
+        (signal.SIGINT, "-1 trained in"),
+    ],
+    ids=["sigkill-mid-stack", "sigkill-records", "sigint-records"],
+)
+def test_a_stacked_sweep_killed_then_resumed_finishes_every_configuration_once(output_dir, signum, moment):
+    """Killed while a stack trains or while its members are tested and recorded (the next stack
+    training meanwhile), then ``+resume=true``: every configuration FINISHED exactly once,
+    nothing left RUNNING (a member's run is written whole, or not at all)."""
+    done = _interrupt(STACKS, output_dir, signum, lambda lines: moment in lines[-1])
+    assert done.returncode == (-signal.SIGKILL if signum == signal.SIGKILL else 130), done.stdout[-3000:]
+    environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    resumed = subprocess.run(
+        [sys.executable, "train.py", *STACKS, "+resume=true", f"paths.output_dir={output_dir}"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    runs = all_runs(store_uri(output_dir))
+    assert "RUNNING" not in {r.info.status for r in runs}
+    finished = [r for r in child_runs(output_dir) if r.info.status == "FINISHED"]
+    assert sorted(r.data.params["seed"] for r in finished) == [str(s) for s in range(6)]
+    assert {r.data.tags["reglab.engine"] for r in finished} == {"stacked"}
