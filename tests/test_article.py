@@ -18,7 +18,7 @@ from scipy import stats
 
 from reglab.errors import ConfigError
 from reglab.studies import article
-from reglab.studies.article_study import Arm, Claim, Fits, differences
+from reglab.studies.article_study import Arm, Claim, Fits, differences, grid_ends
 
 # --- the quantities ------------------------------------------------------------------------------
 
@@ -226,6 +226,13 @@ def test_each_seed_selects_its_best_validation_point_and_its_best_single_arm():
     assert fits.point("small", "a", 1) == "x=1"
     assert fits.best_of("small", ["b", "c"], 0) == "b" and fits.best_of("small", ["b", "c"], 1) == "c"
     assert fits.failed() == 2
+
+
+def test_an_arm_tuned_to_its_grid_s_end_on_most_seeds_is_flagged():
+    fits = table_of_fits()
+    assert grid_ends(fits) == []  # seed 0 chose x=2, seed 1 x=1: one of two at the end
+    fits.results[("large", "a", 0, 0)] = fit(0.5, 0.0)
+    assert grid_ends(fits) == ["a (large): x at the smallest value tried, 1, on 2 of 2 seeds"]
 
 
 def test_an_interaction_is_the_difference_of_two_contexts_differences():

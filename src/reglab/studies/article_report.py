@@ -42,7 +42,7 @@ def verdict_text(row) -> str:
 
 def page(decided: pd.DataFrame, claims: Mapping, runs: Mapping[str, Mapping], heading: Sequence[str]) -> str:
     """``claims.md``: ``claims`` maps a claim's name to its ``Claim``; ``runs`` to its
-    ``{fits, failed, seconds}``."""
+    ``{fits, failed, seconds, grid_ends}``."""
     lines = ["# The article's claims, measured", "", *heading, ""]
     lines += ["| claim | verdict | fits (failed) | seconds |", "|---|---|---:|---:|"]
     for name, claim in claims.items():
@@ -61,6 +61,11 @@ def page(decided: pd.DataFrame, claims: Mapping, runs: Mapping[str, Mapping], he
             lines.append(
                 f"| {row.prediction} | {row.margin:g} | {measured(row)} | {test} | {verdict_text(row)} |"
             )
+        if runs[name]["failed"]:
+            lines += ["", f"{runs[name]['failed']} of its {runs[name]['fits']} fits FAILED (the MLflow runs give why)."]
+        if runs[name]["grid_ends"]:
+            ends = "; ".join(runs[name]["grid_ends"])
+            lines += ["", f"At the grid's end (the optimum may lie outside the grid): {ends}."]
     return "\n".join(lines) + "\n"
 
 

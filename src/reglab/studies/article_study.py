@@ -162,19 +162,22 @@ class Fits:
         """The arm's fits on ``seed``, in grid order."""
         return [self.results[(context, arm, p, seed)] for p in range(len(self.claim.arms[arm].points()))]
 
+    def chosen(self, context: str, arm: str, seed: int) -> int | None:
+        """The grid position of the arm's best validation score on ``seed`` (None: every
+        candidate failed)."""
+        grid = self.grid(context, arm, seed)
+        finished = [p for p, r in enumerate(grid) if r.metrics]
+        return min(finished, key=lambda p: _selection_score(grid[p]), default=None)
+
     def selected(self, context: str, arm: str, seed: int):
-        """The fit of the arm's best validation score on ``seed`` (None: every candidate failed)."""
-        finished = [r for r in self.grid(context, arm, seed) if r.metrics]
-        return min(finished, key=_selection_score, default=None)
+        """The fit at :meth:`chosen` (None: every candidate failed)."""
+        position = self.chosen(context, arm, seed)
+        return None if position is None else self.results[(context, arm, position, seed)]
 
     def point(self, context: str, arm: str, seed: int) -> str:
         """The selected grid point, as overrides."""
-        chosen = self.selected(context, arm, seed)
-        points = self.claim.arms[arm].points()
-        return next(
-            (" ".join(p) for p, r in zip(points, self.grid(context, arm, seed), strict=True) if r is chosen),
-            "",
-        )
+        position = self.chosen(context, arm, seed)
+        return "" if position is None else " ".join(self.claim.arms[arm].points()[position])
 
     def best_of(self, context: str, arms: Sequence[str], seed: int) -> str | None:
         """Of ``arms``, the one whose selected fit scored best on validation on ``seed``."""
@@ -190,6 +193,29 @@ class Fits:
         (:func:`reglab.report.decisions.replication`)."""
         metrics = pd.DataFrame([r.metrics for r in self.results.values() if r.metrics])
         return decisions.replication(metrics).ratio
+
+
+def grid_ends(fits: Fits) -> list[str]:
+    """The tuned arms that most seeds selected at the smallest or largest value of a grid key of
+    at least three values: the optimum may lie outside the grid (the report's flag)."""
+    notes = []
+    for context, (name, arm) in itertools.product(fits.claim.contexts, fits.claim.arms.items()):
+        if arm.select != "validation":
+            continue
+        values_at = list(itertools.product(*arm.grid.values()))
+        positions = [fits.chosen(context, name, s) for s in range(fits.claim.seeds)]
+        positions = [p for p in positions if p is not None]
+        for k, (key, values) in enumerate(arm.grid.items()):
+            if len(values) < 3:
+                continue
+            chosen = [values_at[p][k] for p in positions]
+            for end, word in ((min(values), "smallest"), (max(values), "largest")):
+                count = sum(v == end for v in chosen)
+                if count > len(chosen) / 2:
+                    where = f" ({context})" if context else ""
+                    value = f"the {word} value tried, {end:g}"
+                    notes.append(f"{name}{where}: {key} at {value}, on {count} of {len(chosen)} seeds")
+    return notes
 
 
 def _selection_score(result) -> float:
@@ -317,7 +343,7 @@ def run_claim(
     claim: Claim, overrides: Sequence[str], max_members: int, draws: int
 ) -> tuple[list[dict], pd.DataFrame, dict]:
     """Train one claim's fits; return a test row per prediction (:func:`reglab.studies.article.decide`
-    reads them), its measurements and ``{fits, failed, seconds}``."""
+    reads them), its measurements and ``{fits, failed, seconds, grid_ends}``."""
     from reglab.stacked.api import run_stacked
 
     started = time.perf_counter()
@@ -336,4 +362,5 @@ def run_claim(
             rows.append(article.test_row(differences(prediction, fits), ratio))
     seconds = time.perf_counter() - started
     log.info("claim %s: %d fits in %.0f s", claim.name, len(jobs), seconds)
-    return rows, measurements(fits), {"fits": len(jobs), "failed": fits.failed(), "seconds": seconds}
+    run = {"fits": len(jobs), "failed": fits.failed(), "seconds": seconds, "grid_ends": grid_ends(fits)}
+    return rows, measurements(fits), run
