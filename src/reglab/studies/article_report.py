@@ -20,7 +20,7 @@ def number(value: float) -> str:
 
 
 def measured(row) -> str:
-    """``difference [low, high] (level %)`` of one decided prediction; ``n.a.`` without a test."""
+    """``difference [low, high] (level %)`` of one decided prediction (without a test: the difference)."""
     if not math.isfinite(row.ci_low):
         return f"{number(row.mean_difference)} (n = {row.n}: no interval)"
     return (
@@ -61,11 +61,14 @@ def page(decided: pd.DataFrame, claims: Mapping, runs: Mapping[str, Mapping], he
             lines.append(
                 f"| {row.prediction} | {row.margin:g} | {measured(row)} | {test} | {verdict_text(row)} |"
             )
-        if runs[name]["failed"]:
-            lines += ["", f"{runs[name]['failed']} of its {runs[name]['fits']} fits FAILED (the MLflow runs give why)."]
-        if runs[name]["grid_ends"]:
-            ends = "; ".join(runs[name]["grid_ends"])
-            lines += ["", f"At the grid's end (the optimum may lie outside the grid): {ends}."]
+        run = runs[name]
+        if run["failed"]:
+            lines += ["", f"{run['failed']} of its {run['fits']} fits FAILED (their MLflow runs say why)."]
+        if run["grid_ends"]:
+            lines += [
+                "",
+                f"At the grid's end (the optimum may lie outside it): {'; '.join(run['grid_ends'])}.",
+            ]
     return "\n".join(lines) + "\n"
 
 
