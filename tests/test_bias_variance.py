@@ -397,3 +397,35 @@ def test_an_unknown_data_set_is_refused(script, output_dir):
     with pytest.raises(SystemExit) as exit_:
         script.main(["--quick", "--datasets", "nope", "logger=none", f"paths.output_dir={output_dir}"])
     assert exit_.value.code == 2
+
+
+@pytest.mark.slow
+def test_train_py_runs_the_study_of_its_preset_and_refuses_a_sweep_of_it(output_dir):
+    """``python train.py experiment=bias_variance`` runs the study (here: two training sets of
+    one strength of ridge on the synthetic design); with ``-m`` it is refused in one line."""
+    from conftest import child_runs, run_cli
+
+    synthetic = "study.bias_variance.datasets.synthetic"
+    small = [
+        "~study.bias_variance.datasets.digits",
+        f"~{synthetic}.strengths.l1",
+        f"{synthetic}.strengths.l2=[1.0]",
+        f"{synthetic}.replicates=2",
+        f"{synthetic}.seeds=1",
+        "study.bias_variance.draws=5",
+        "trainer.max_epochs=1",
+        "trainer.check_val_every_n_epoch=1",
+    ]
+    done = run_cli(["experiment=bias_variance", *small], output_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = (output_dir / "studies" / "bias_variance" / "bias_variance.csv").read_text().splitlines()
+    assert len(rows) == 2 and rows[1].startswith("synthetic,l2,1.0")  # the header and one configuration
+    runs = child_runs(output_dir)
+    assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
+    sweep = run_cli(["-m", "experiment=bias_variance", *small], output_dir / "sweep")
+    assert sweep.returncode == 2
+    assert sweep.stderr.strip().splitlines()[-1] == (
+        "reglab: error: experiment=bias_variance is not allowed in a -m sweep: it is a study, which "
+        "trains its own grid; run it as python train.py experiment=bias_variance [overrides] "
+        "(or scripts/bias_variance.py)"
+    )

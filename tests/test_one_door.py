@@ -117,8 +117,10 @@ def test_each_job_of_a_sweep_is_validated_once(launcher, validated, output_dir, 
 # A module's layer is that of its longest listed name (``reglab.stacked`` for ``.stacked.fit``).
 LAYERS = {
     **dict.fromkeys(["reglab.errors", "reglab.checks", "reglab.timing", "reglab.conventions"], 0),
-    **dict.fromkeys(["reglab.entry", "reglab.tracking.redaction"], 0),
-    **dict.fromkeys(["reglab.config", "reglab.compose_once", "reglab.overrides"], 1),
+    **dict.fromkeys(["reglab.entry", "reglab.tracking.redaction", "reglab.knobs"], 0),
+    **dict.fromkeys(
+        ["reglab.config", "reglab.compose_once", "reglab.overrides", "reglab.studies.presets"], 1
+    ),
     **dict.fromkeys(["reglab.data", "reglab.models", "reglab.regularizers", "reglab.dropout"], 2),
     **dict.fromkeys(["reglab.best_weights", "reglab.divergence", "reglab.progress", "reglab.recovery"], 2),
     **dict.fromkeys(["reglab.tracking", "reglab.sweeps.manifest", "reglab.sweeps.outcomes"], 2),

@@ -3,8 +3,10 @@
 Hydra composes the config from ``conf/``; the job itself is :func:`reglab.pipeline.train`
 (one run, its config through its door here: :func:`reglab.config.check_job`, ending with its
 :func:`~reglab.pipeline.headline` on the console) or :func:`reglab.sweeps.job.run_sweep_job`
-(a job of a ``-m`` sweep, checked by reglab's launchers before the first job trains). A config
-error ends the process with exit status 2 and one line on stderr.
+(a job of a ``-m`` sweep, checked by reglab's launchers before the first job trains). A study's
+preset (``experiment=bias_variance``, ``experiment=article``) runs its script instead
+(:mod:`reglab.studies`). A config error ends the process with exit status 2 and one line on
+stderr.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from reglab.config import (
 from reglab.entry import command, exit_on_user_error, import_run_modules
 from reglab.errors import USER_ERRORS, DivergedError
 from reglab.overrides import check_overrides
+from reglab.studies.presets import chosen_study, refusal, refuse_in_sweep, run_study
 from reglab.timing import span
 from reglab.tracking.redaction import redact_hydra_copies
 
@@ -50,6 +53,7 @@ def _job(cfg: DictConfig) -> float | None:
         return run_sweep_job(cfg, job, job_dir, Path(hydra_cfg.sweep.dir), overrides, choices, checked)
     with exit_on_user_error():  # inside the job: Hydra would turn it into a traceback
         try:
+            refuse_in_sweep(cfg)  # a study's settings reach a single run only from a preset of one's own
             check_job(cfg)  # the door, before torch is imported
             from reglab.pipeline import prepare
 
@@ -87,6 +91,11 @@ def main() -> None:
 
         config_dir = find_config_dir()
         prepare_environment(config_dir)
+        if (study := chosen_study(sys.argv[1:])) is not None:
+            if {"-m", "--multirun"} & set(sys.argv[1:]):
+                raise refusal(study)
+            run_study(study, sys.argv[1:], config_dir.parent)
+            return
         with composing():
             check_overrides(sys.argv[1:], config_dir, CONFIG_NAME)
             with span("hydra"):

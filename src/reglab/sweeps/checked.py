@@ -46,6 +46,7 @@ class CheckingLauncher(Launcher):
         the sweep (:func:`stop_sweep`)."""
         from reglab.build import build_callbacks
         from reglab.config import check_job
+        from reglab.studies.presets import refuse_in_sweep
 
         loader, jobs = self.hydra_context.config_loader, []
         try:
@@ -54,6 +55,7 @@ class CheckingLauncher(Launcher):
                 with open_dict(sweep_config):
                     sweep_config.hydra.job.id = idx
                     sweep_config.hydra.job.num = idx
+                refuse_in_sweep(sweep_config)
                 build_callbacks(check_job(sweep_config))
                 jobs.append((idx, list(overrides), sweep_config))
         except Exception as error:

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, open_dict
 
 from reglab.config import check_job
 from reglab.errors import USER_ERRORS, ConfigError, Interrupted, error_reason
+from reglab.studies.presets import refuse_in_sweep
 from reglab.sweeps import outcomes
 from reglab.sweeps.manifest import SweepManifest
 from reglab.timing import timed
@@ -84,6 +85,7 @@ def run_sweep_job(
         torch.set_num_threads(manifest.threads_per_job)
     try:
         if not checked:
+            refuse_in_sweep(cfg)
             check_job(cfg)
         skipped = skip_if_finished(cfg, job, job_dir, overrides)
         if skipped is not None:
