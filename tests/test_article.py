@@ -184,6 +184,10 @@ def test_a_claim_spec_builds_its_jobs():
             {"predictions": [{**SPEC["predictions"][0], "expect": "up"}]},
             r"expect='up' is not allowed: must be one of higher, lower",
         ),
+        (
+            {"predictions": [{**SPEC["predictions"][0], "quantity": "variance"}]},
+            r"predictions\[0\]=\"variance of .* is not allowed: must be one reference arm in one context",
+        ),
     ],
 )
 def test_a_bad_claim_spec_is_refused_naming_the_key(changes, message):

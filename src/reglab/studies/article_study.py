@@ -146,6 +146,10 @@ def _prediction(
     context = spec.get("context", "")
     for part in context.split(" - ") if context else [""]:
         checks.choice(f"{where}.context", part, list(contexts))
+    if quantity in POOLED and (isinstance(reference, tuple) or " - " in context):
+        raise checks.refuse(
+            f"{where}", f"{quantity} of {reference} in {context!r}", "one reference arm in one context"
+        )
     checks.choice(f"{where}.expect", spec["expect"], list(article.EXPECT))
     margin = checks.number(f"{where}.margin", spec["margin"], low=0, low_open=True)
     return article.Prediction(claim, quantity, spec["treatment"], reference, spec["expect"], margin, context)
