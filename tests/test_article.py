@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from reglab.errors import ConfigError
+from reglab.report.directions import better_sign
 from reglab.studies import article
 from reglab.studies.article_study import Arm, Claim, Fits, differences, grid_ends
 
@@ -74,6 +75,7 @@ def test_verdicts_follow_the_predicted_sign_with_holm_and_consistent_intervals()
     np.testing.assert_allclose(decided.p, p, rtol=1e-9)
     np.testing.assert_allclose(decided.p_holm, holm, rtol=1e-9)
     assert list(decided.verdict) == ["supported", "contradicted", "inconclusive"]
+    assert better_sign(article.ORIENTED) == 1  # "better" under the oriented name: as predicted
 
     level = 1 - 0.05 * p[1] / holm[1]
     half = stats.t.ppf(0.5 + level / 2, 4) * se

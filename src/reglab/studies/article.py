@@ -56,6 +56,9 @@ from reglab.report import decisions
 TRAINS = 0.5  # test/acc at which a fit of the learning-rate grid counts as trained
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 EXPECT = {"higher": 1.0, "lower": -1.0}
+# the name the oriented differences are decided under: higher is better for a name outside
+# reglab.report.directions' table, so "better" reads "in the predicted direction"
+ORIENTED = "predicted_direction"
 
 
 def exact_zeros(coef: np.ndarray) -> float:
@@ -158,7 +161,7 @@ def decide(
     table = pd.DataFrame(list(rows))
     oriented = table.assign(mean_difference=table.mean_difference * signs, in_family=table.n >= 2)
     oriented["p_equivalence"] = math.nan
-    decided = decisions.decide(oriented, "oriented")
+    decided = decisions.decide(oriented, ORIENTED)
     low = np.where(signs > 0, decided.ci_low, -decided.ci_high)
     high = np.where(signs > 0, decided.ci_high, -decided.ci_low)
     family = max(int(oriented.in_family.sum()), 1)
