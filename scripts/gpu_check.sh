@@ -63,6 +63,7 @@ from reglab.stacked.api import run_stacked
 trainer, epochs = os.environ["TRAINER"], int(os.environ["EPOCHS"])
 members, sample = int(os.environ["MEMBERS"]), int(os.environ["SAMPLE"])
 common = [f"trainer={trainer}", "logger=none", "callbacks=none", f"trainer.max_epochs={epochs}", "model=mlp"]
+common.append("++trainer.precision=32-true")  # the stacked engine runs 32 or 64 (gpu's bf16-mixed would not stack)
 for name in ("digits", "mnist1d"):  # imports, device start-up and data generation, before timing
     reglab.run([*common, f"data={name}", "trainer.max_epochs=1"], verbose=False)
 print(f"\nstacked: {members} members vs {members} sequential runs (estimated from {sample})")
@@ -78,4 +79,41 @@ for name in ("digits", "mnist1d"):
     sequential = (time.perf_counter() - started) / sample * members
     accuracy = sum(r["test/acc"] for r in results) / len(results)
     print(f"{name:<16}{stacked:>11.1f}{sequential:>14.1f}{sequential / stacked:>9.1f}x{accuracy:>15.3f}")
+PY
+
+# A 1,000-run stacked sweep through the CLI, its MLflow records included: synthetic linear models
+# (scripts/bench/bookkeeping.py's grid, SWEEP_EPOCHS epochs), one stack of 1,000 members in fp32,
+# its wall time split into start-up, planning, training and bookkeeping (target: <= 20 ms of
+# bookkeeping per member), beside the basic launcher's time estimated from a sample of 8 runs.
+export SWEEP_EPOCHS="${SWEEP_EPOCHS:-30}"
+"$PYTHON" - <<'PY'
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, "scripts")
+from bench.bookkeeping import BASIC_SAMPLE, SWEEPS, basic_sample, split, timed_sweep
+
+device = [f"trainer={os.environ['TRAINER']}", "++trainer.precision=32-true"]  # a stack runs 32 or 64
+epochs = f"trainer.max_epochs={os.environ['SWEEP_EPOCHS']}"
+work = Path(tempfile.mkdtemp(prefix="gpu-check-sweep-"))
+def with_epochs(grid: list[str]) -> list[str]:
+    return [o for o in grid if not o.startswith("trainer.max_epochs=")] + [epochs, *device]
+
+
+grid = [*with_epochs(SWEEPS[1000]), "hydra.launcher.max_members=1000"]
+measured, spans = timed_sweep(grid, "stacked", work)
+parts = split(measured, spans, 1000)
+basic = basic_sample(with_epochs(BASIC_SAMPLE), work)
+estimate = basic["fixed_s"] + 1000 * basic["per_run_s"]
+print(f"\nstacked sweep of 1000 synthetic linear runs ({os.environ['SWEEP_EPOCHS']} epochs), one stack: "
+      f"{measured['wall_s']:.1f} s")
+for name in ("startup", "planning", "training", "bookkeeping", "end", "other"):
+    print(f"  {name:<12}{parts[name + '_s']:>9.1f} s")
+print(f"  bookkeeping {parts['bookkeeping_ms_per_member']:.1f} ms per member (target <= 20), planning "
+      f"{parts['planning_ms_per_member']:.1f} ms per member")
+print(f"basic launcher, estimated from {basic['sample_runs']} runs: {estimate:.0f} s "
+      f"({basic['fixed_s']:.1f} s fixed + {basic['per_run_s']:.2f} s per run): "
+      f"{estimate / measured['wall_s']:.1f}x the stacked sweep")
 PY

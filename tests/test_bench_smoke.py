@@ -302,5 +302,10 @@ def test_quick_benchmark_writes_all_sections(tmp_path):
     floor = stacked["floor"]["seconds"]
     assert all(_finite_positive(floor[k]) for k in ("products", "no_dropout", "dropout"))
     assert floor["products"] < floor["no_dropout"]  # the loop does the products and more
+    (sweep,) = stacked["bookkeeping"]["rows"]  # where a stacked sweep's time goes
+    assert sweep["runs"] == 6 and "bookkeeping ms / member" in done.stdout
+    parts = ("startup_s", "planning_s", "training_s", "bookkeeping_s", "end_s")
+    assert all(_finite_positive(sweep[k]) for k in (*parts, "basic_estimated_s")), sweep
+    assert sum(sweep[k] for k in parts) <= sweep["wall_s"] * 1.02
 
     assert {t["met"] for t in results["targets"]} <= {True, False} and len(results["targets"]) >= 4

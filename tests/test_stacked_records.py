@@ -108,17 +108,16 @@ def test_a_stack_records_each_member_as_mlflows_client_would(output_dir, monkeyp
     """A real stack (one member diverges) recorded by the stacked engine, and the same members'
     records written again run by run through MLflow's client: every run's status, params,
     tags, final metrics, histories and config are equal."""
-    from reglab.stacked import fit
     from reglab.stacked.api import run_stacked
 
     written = []
 
-    def keep(stack_id, records):
-        written.extend(copy.deepcopy([r.run for r in records]))
-        return write_records(stack_id, records)
+    def keep(uri, experiment_id, runs):
+        written.extend(copy.deepcopy(runs))
+        return write_runs(uri, experiment_id, runs)
 
-    write_records = fit.write_records
-    monkeypatch.setattr(fit, "write_records", keep)
+    write_runs = batch.write_runs
+    monkeypatch.setattr(batch, "write_runs", keep)
     base = ["data=synthetic", "model=linear", "trainer.max_epochs=3", f"paths.output_dir={output_dir}"]
     jobs = [[*base, f"seed={s}", "regularizer=l1"] for s in range(3)] + [[*base, "optimizer.lr=1e12"]]
     results = run_stacked(jobs, verbose=False)
@@ -138,3 +137,17 @@ def test_a_stack_records_each_member_as_mlflows_client_would(output_dir, monkeyp
         *finished["tags"],
     }
     assert len(finished["history"]["val/loss"]) == 3
+
+
+@pytest.mark.parametrize(
+    "preset", [[], ["experiment=ablation"], ["data=synthetic", "model=linear", "+logger.tags.note='true'"]]
+)
+def test_a_config_written_section_by_section_is_omegaconfs_yaml(preset):
+    from omegaconf import OmegaConf
+
+    from reglab.config import compose
+    from reglab.tracking import config_yaml
+
+    resolved = OmegaConf.to_container(compose(preset), resolve=True)
+    assert config_yaml(resolved) == OmegaConf.to_yaml(resolved)
+    assert config_yaml(resolved) == config_yaml(resolved)  # the second time from the sections written

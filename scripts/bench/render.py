@@ -258,6 +258,52 @@ def render_stacked(st: dict) -> list[str]:
                 for r in sc["rows"]
             ],
         ),
+        *_render_bookkeeping(st.get("bookkeeping")),
+    ]
+
+
+def _render_bookkeeping(book: dict | None) -> list[str]:
+    if not book:
+        return []
+    basic = book["basic_sample"]
+    return [
+        "",
+        "where a stacked sweep's wall time goes (seconds; bookkeeping: each member's folder, data and "
+        "model, test and the records not written while a later stack trained):",
+        table(
+            [
+                "runs",
+                "wall s",
+                "start-up",
+                "planning",
+                "training",
+                "bookkeeping",
+                "end",
+                "other",
+                "bookkeeping ms / member",
+                "planning ms / member",
+                "basic launcher s (estimated)",
+            ],
+            [
+                [
+                    r["runs"],
+                    r["wall_s"],
+                    r["startup_s"],
+                    r["planning_s"],
+                    r["training_s"],
+                    r["bookkeeping_s"],
+                    r["end_s"],
+                    r["other_s"],
+                    r["bookkeeping_ms_per_member"],
+                    r["planning_ms_per_member"],
+                    r["basic_estimated_s"],
+                ]
+                for r in book["rows"]
+            ],
+        ),
+        f"basic launcher: a sample of {basic['sample_runs']} runs took {fmt(basic['sample_wall_s'], 1)} s: "
+        f"{fmt(basic['fixed_s'], 1)} s fixed + {fmt(basic['per_run_s'])} s per run; grids: "
+        + "; ".join(f"{r['runs']}: `{r['grid']}`" for r in book["rows"]),
     ]
 
 

@@ -13,6 +13,8 @@
 - Per-member cost against K: stacks of K = 1, 8, 32, 72 digits MLPs (seeds 0..K-1,
   ``regularizer=l1`` as the hand loop) trained in this process; the stack's fit seconds per
   optimizer step and member, next to the hand-written single-model loop's seconds per step.
+- Where a stacked sweep's time goes (start-up, planning, training, bookkeeping per member) for
+  240 and 1,000 synthetic runs, beside the basic launcher's: :mod:`bench.bookkeeping`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sys
 from pathlib import Path
 from time import perf_counter
 
+from bench.bookkeeping import section_bookkeeping
 from bench.children import create_store, run_child
 from bench.common import log
 from bench.stats import median
@@ -203,4 +206,5 @@ def section_stacked(args, work: Path) -> dict:
     out = {"ablation": ablation(QUICK_ABLATION if quick else ABLATION, work)}
     out["floor"] = stack_floor(4, 20) if quick else stack_floor(72, 600)
     out["scaling"] = per_member_cost(QUICK_K if quick else K_VALUES, 1 if quick else 3, args.repeats)
+    out["bookkeeping"] = section_bookkeeping(quick, work)
     return out

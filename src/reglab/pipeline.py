@@ -16,9 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 import torch
-import yaml
 from omegaconf import DictConfig, OmegaConf
-from omegaconf._utils import get_omega_conf_dumper
 
 from reglab.build import Components, build_components, check_accelerator
 from reglab.config import compose_with_choices
@@ -255,14 +253,8 @@ def describe_run(
     resolved = tracking.portable_paths(resolved, cfg.paths.root_dir)
     params = tracking.flatten_config({k: v for k, v in resolved.items() if k != "paths"})
     params.update({f"choice.{group}": option for group, option in choices.items()})
-    config_yaml = yaml.dump(  # what OmegaConf.to_yaml writes, without a DictConfig round trip
-        resolved,
-        default_flow_style=False,
-        allow_unicode=True,
-        sort_keys=False,
-        Dumper=get_omega_conf_dumper(),
-    )
-    return FinishedRun(run_name(overrides, choices), tags, params, [], texts={"config.yaml": config_yaml})
+    texts = {"config.yaml": tracking.config_yaml(resolved)}
+    return FinishedRun(run_name(overrides, choices), tags, params, [], texts=texts)
 
 
 @timed("logging")

@@ -30,9 +30,10 @@ module's setup), ``store`` (``ensure_experiment``), ``logging`` (MLflow writes),
 and ``test`` (:func:`reglab.fit.fit_and_test`), and in a sweep ``sweep job``, ``sweep
 summary`` and ``sweep report``. ``scripts/bench`` turns them into its phase tables.
 
-Spans nest, and nesting is told from the intervals alone: spans of one process are
-expected to come from one thread (the depth used to decide when to write is shared by
-the threads of a process).
+Spans nest, and nesting is told from the intervals alone: spans are recorded from the
+main thread only (the depth used to decide when to write is shared by the threads of a
+process, and another thread's work overlaps the main thread's spans); in other threads
+``span`` and ``@timed`` do nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import atexit
 import functools
 import json
 import os
+import threading
 import warnings
 from collections.abc import Callable, Iterable
 from time import perf_counter, time
@@ -106,7 +108,7 @@ class _On:
 
 def span(name: str) -> _On | _Off:
     """A context manager recording how long its block took under ``name``."""
-    return _On(name) if _enabled else _OFF
+    return _On(name) if _enabled and threading.current_thread() is threading.main_thread() else _OFF
 
 
 def timed(name: str) -> Callable[[F], F]:
@@ -115,7 +117,7 @@ def timed(name: str) -> Callable[[F], F]:
     def decorate(function: F) -> F:
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not _enabled:
+            if not _enabled or threading.current_thread() is not threading.main_thread():
                 return function(*args, **kwargs)
             with _On(name):
                 return function(*args, **kwargs)

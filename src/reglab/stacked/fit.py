@@ -1,7 +1,9 @@
-"""Train one stack under Lightning's Trainer, then test every member and write the stack's records."""
+"""Train one stack under Lightning's Trainer, then test every member and write the stack's
+records."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -23,14 +25,15 @@ MEMORY_SHARE = 0.8  # of the memory available, the most a stack may plan to use
 def train_stack(
     members: list[Member], stack_id: str, max_members: int, writer: RecordWriter | None = None
 ) -> list[dict[str, float]]:
-    """Train ``members`` as one stack, test each member and write the stack's records
-    (:mod:`reglab.stacked.records`: by ``writer`` in its thread, else before returning);
-    returns each member's final metrics (none: FAILED).
+    """Train ``members`` as one stack, then test each member and write the stack's records
+    (:func:`record_stack`): with a ``writer``, in its thread while the caller goes on (the next
+    stack trains), else before returning. Returns each member's final metrics (none: FAILED),
+    with a ``writer`` filled in once it has written them (:meth:`RecordWriter.wait`).
 
     A stack that would not fit in memory raises :class:`ConfigError` (naming
     ``hydra.launcher.max_members``) before training. An error while training fails every
-    member with its reason; an interrupt before the stack's records are handed over records
-    its members KILLED (outcome files; they have no MLflow run yet) and stops the sweep."""
+    member with its reason; an interrupt while training, or testing here, records the members
+    KILLED (outcome files; they have no MLflow run yet) and stops the sweep."""
     from reglab.fit import _quiet_lightning
 
     with span("stack"):  # the stack's set-up: its tensors, memory check, module and batches
@@ -51,9 +54,6 @@ def train_stack(
         with span("fit"):
             trainer.fit(module, train_dataloaders=train, val_dataloaders=val)
         seconds = time.perf_counter() - started
-        log.info("stack %s trained in %.1fs (%d members)", stack_id, seconds, len(members))
-        with span("test"):
-            records = _test_members(module, state, stopping, seconds, started_ms)
     except Interrupted as interrupted:
         record_all(members, "KILLED", str(interrupted))
         raise
@@ -61,35 +61,46 @@ def train_stack(
         log.exception("stack %s failed", stack_id)
         record_all(members, "FAILED", error_reason(error))
         return [{} for _ in members]
-    if writer is None:
+    log.info("stack %s trained in %.1fs (%d members)", stack_id, seconds, len(members))
+    record = functools.partial(record_stack, module, state, stopping, seconds, started_ms)
+    if writer is not None:
+        return writer.submit(len(members), record)
+    try:
         with span("records"):
-            write_records(stack_id, records)
-    else:
-        writer.submit(stack_id, records)
+            return record()
+    except Interrupted as interrupted:
+        record_all(members, "KILLED", str(interrupted))
+        raise
+
+
+def record_stack(
+    module: StackedModule, state: StackedState, stopping, seconds: float, started_ms: int
+) -> list[dict[str, float]]:
+    """Test each member of a trained stack (:func:`~reglab.stacked.records.test_member`, one
+    test trainer) and write the stack's records (:func:`~reglab.stacked.records.write_records`);
+    returns each member's final metrics. An error while testing fails every member with its
+    reason, as one while training does."""
+    members, stack_id = module.members, module.settings.stack_id
+    try:
+        tester = _trainer(members[0].cfg, [], members[0].job_dir.parent / f".stack-{stack_id}")
+        records = [
+            test_member(
+                position,
+                module,
+                state,
+                tester,
+                bool(stopping and stopping.stopped_epoch[position] > 0),
+                seconds,
+                started_ms,
+            )
+            for position in range(len(members))
+        ]
+    except Exception as error:
+        log.exception("stack %s failed", stack_id)
+        record_all(members, "FAILED", error_reason(error))
+        return [{} for _ in members]
+    write_records(stack_id, records)
     return [record.metrics for record in records]
-
-
-def _test_members(module: StackedModule, state: StackedState, stopping, seconds: float, started_ms: int):
-    """Each member tested (:func:`~reglab.stacked.records.test_member`) by one test trainer."""
-    from reglab.tracking import git_commit
-
-    members = module.members
-    tester = _trainer(members[0].cfg, [], members[0].job_dir.parent / f".stack-{module.settings.stack_id}")
-    tracked = any(m.cfg.logger.enabled for m in members)
-    commit = git_commit(members[0].cfg.paths.root_dir) if tracked else None  # the members share it
-    return [
-        test_member(
-            position,
-            module,
-            state,
-            tester,
-            bool(stopping and stopping.stopped_epoch[position] > 0),
-            seconds,
-            started_ms,
-            commit,
-        )
-        for position in range(len(members))
-    ]
 
 
 def _settings(members: list[Member], stack_id: str) -> StackSettings:

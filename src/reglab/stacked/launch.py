@@ -10,7 +10,7 @@ stackable ones in stacks and run the others one by one.
    already FINISHED.
 3. Jobs are grouped by :func:`reglab.stacked.plan.stack_key`, cut into stacks of at most
    ``max_members``, and each stack is trained (:func:`reglab.stacked.fit.train_stack`); its
-   records are written while the next stack trains
+   members are tested and its records written while the next stack trains
    (:class:`~reglab.stacked.records.RecordWriter`).
 4. The jobs that cannot stack run on the ordinary path, each with one log line saying why.
 """
@@ -62,13 +62,14 @@ class StackedSweep:
     def run(self, checked: Sequence[tuple[int, list[str], DictConfig]]) -> list[JobReturn]:
         """Run the launcher's checked jobs (``(number, overrides, config)``, step 1)."""
         jobs = []
-        for idx, overrides, sweep_config in checked:
-            cfg = task_config(sweep_config)
-            jobs.append((idx, overrides, sweep_config, cfg, plan.why_not_stackable(cfg), plan.stack_key(cfg)))
-        stackable = [job for job in jobs if job[4] is None]
         returns: dict[int, JobReturn] = {}
         with span("sweep prepare"):
-            members = self._prepare(stackable, returns)
+            for idx, overrides, sweep_config in checked:
+                cfg = task_config(sweep_config)
+                jobs.append(
+                    (idx, overrides, sweep_config, cfg, plan.why_not_stackable(cfg), plan.stack_key(cfg))
+                )
+            members = self._prepare([job for job in jobs if job[4] is None], returns)
         self._train_stacks(members, returns)
         for idx, overrides, sweep_config, _, reason, _ in jobs:
             if reason is not None:
@@ -164,7 +165,7 @@ class StackedSweep:
             (f"{prefix}-{n}", [prepared[p][0] for p in positions]) for n, positions in enumerate(groups, 1)
         ]
         if self.executor is None:
-            writer = RecordWriter()  # a stack's records are written while the next one trains
+            writer = RecordWriter()  # a stack is tested and recorded while the next one trains
             try:
                 results = [
                     self._guarded(
@@ -175,7 +176,7 @@ class StackedSweep:
                     for stack_id, members in stacks
                 ]
             finally:
-                with span("records"):  # what the last stack's records take after training
+                with span("records"):  # the last stack's tests and records, after all training
                     writer.wait()
         else:
             from reglab.stacked.submit import submit_stacks

@@ -2,17 +2,18 @@
 
 :func:`test_member` puts each member's best-epoch state back into its own model, tests it by a
 :class:`~reglab.module.RegularizedModule` under ``trainer.test`` (the sequential test code),
-writes its fit record and checkpoint and gathers what its MLflow run holds: the same name,
-params, tags (plus ``reglab.engine`` and ``reglab.stack_id``), config and metrics at the same
-steps as a sequential run's (:func:`reglab.pipeline.describe_run`, :func:`reglab.fit.record_test`).
+writes its fit record and checkpoint and keeps its metrics at the steps a sequential run logs
+them at (:func:`reglab.fit.record_test`).
 
-:func:`write_records` then writes the whole stack: its MLflow runs in one batch
+:func:`write_records` then writes the whole stack: its MLflow runs, with the name, params, tags
+(plus ``reglab.engine`` and ``reglab.stack_id``) and config a sequential run has
+(:func:`reglab.pipeline.describe_run`), in one batch
 (:func:`reglab.tracking.batch.write_runs`: one transaction in an SQLite store), then each
 member's outcome file, then one line for the stack. A member is FINISHED for a resume
 (``+resume=true``) once its run is in the store: a process killed before the commit leaves
 no run of the stack, and the resume trains those members again; killed after it, the resume
-finds them. :class:`RecordWriter` writes a stack's records in a thread while the next stack
-trains.
+finds them. :class:`RecordWriter` tests a stack's members and writes its records in a thread
+while the next stack trains.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import dataclasses
 import logging
 import math
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from reglab.divergence import not_finite_at_end
@@ -39,14 +41,28 @@ log = logging.getLogger("reglab")
 
 @dataclasses.dataclass
 class MemberRecord:
-    """What a tested member leaves: its final metrics (none when it FAILED), its MLflow run
-    (``None`` without the MLflow logger), its status and why it failed."""
+    """What a tested member leaves: its final metrics (none when it FAILED), the metric rows
+    ``(key, value, step)`` of its MLflow run, its status and why it failed, and for its run
+    the stack's tags and the time its fit started."""
 
     member: Member
     metrics: dict[str, float]
-    run: FinishedRun | None
+    rows: list[tuple[str, float, int]]
+    tags: dict[str, str]
+    started_ms: int
     status: str = "FINISHED"
     reason: str | None = None
+
+    def run(self, commit: str | None) -> FinishedRun:
+        """Its MLflow run (:func:`reglab.pipeline.describe_run`, with the git ``commit``)."""
+        from reglab.pipeline import describe_run
+
+        member = self.member
+        run = describe_run(member.cfg, member.overrides, member.choices, self.tags, commit)
+        run.metrics, run.status, run.start_ms = self.rows, self.status, self.started_ms
+        if self.reason is not None:
+            run.tags["reglab.failure_reason"] = self.reason[:MAX_PARAM_LENGTH]
+        return run
 
 
 def test_member(
@@ -57,34 +73,24 @@ def test_member(
     stopped_early: bool,
     fit_seconds: float,
     started_ms: int,
-    commit: str | None,
 ) -> MemberRecord:
     """Test member ``position`` and gather its records (nothing is written to the store yet);
-    its run starts at ``started_ms`` (the stack's fit) and records the git ``commit``."""
+    its run starts at ``started_ms`` (the stack's fit)."""
     from reglab.module import RegularizedModule
-    from reglab.pipeline import describe_run
 
     member: Member = module.members[position]
     parts = member.components
-    run = None
-    if member.cfg.logger.enabled:
-        tags = {"reglab.engine": "stacked", "reglab.stack_id": module.settings.stack_id}
-        run = describe_run(member.cfg, member.overrides, member.choices, tags, commit)
-        run.start_ms = started_ms
+    tags = {"reglab.engine": "stacked", "reglab.stack_id": module.settings.stack_id}
     history = member.history = dict(module.histories[position])
     epochs = module.history_epochs[position]
-    if run is not None:
-        run.metrics = [(k, v, e) for k in history for v, e in zip(history[k], epochs[k], strict=True)]
+    rows = [(k, v, e) for k in history for v, e in zip(history[k], epochs[k], strict=True)]
     reason = module.failure[position] or not_finite_at_end(
         module.last_values[position], module.epochs[position]
     )
     if reason is not None:
-        failure = error_reason(DivergedError(reason))
-        if run is not None:
-            run.status = "FAILED"
-            run.tags["reglab.failure_reason"] = failure[:MAX_PARAM_LENGTH]
         log.error("job %d failed: %s", member.num, reason)
-        return MemberRecord(member, {}, run, "FAILED", failure)
+        failure = error_reason(DivergedError(reason))
+        return MemberRecord(member, {}, rows, tags, started_ms, "FAILED", failure)
     parts.model.to(module.stacked[0].dtype)  # float64 under trainer.precision=64, as the fit ran
     parts.model.load_state_dict(state.member_state(module.best_states, position, parts.model))
     tested_module = RegularizedModule(
@@ -105,31 +111,33 @@ def test_member(
         rule.write(folder, tested_module.state_dict(), rule.best_epoch, rule.best_score)
     tested = tester.test(tested_module, dataloaders=parts.datamodule.test_dataloader(), verbose=False)
     metrics = record_test(tested_module, parts.datamodule, tested, record, fit_seconds, None)
-    if run is not None:  # as a sequential run logs them: the test metrics at the last epoch, the summary at 0
-        last = module.epochs[position]
-        run.metrics += [(k, float(v), last) for k, v in (tested[0] if tested else {}).items()]
-        run.metrics += [(k, v, 0) for k, v in metrics.items() if not tested or k not in tested[0]]
-    return MemberRecord(member, metrics, run)
+    test_metrics = tested[0] if tested else {}  # logged as a sequential run logs them: at the last
+    rows += [(k, float(v), module.epochs[position]) for k, v in test_metrics.items()]  # epoch,
+    rows += [(k, v, 0) for k, v in metrics.items() if k not in test_metrics]  # the fit's summary at 0
+    return MemberRecord(member, metrics, rows, tags, started_ms)
 
 
 def write_records(stack_id: str, records: list[MemberRecord]) -> None:
-    """Write the stack's MLflow runs (one batch per store and experiment), then each member's
-    outcome file, then one line: how many FINISHED and FAILED, and where they went."""
+    """Write the stack's MLflow runs (one batch per store and experiment: their params, tags and
+    config described here), then each member's outcome file, then one line: how many FINISHED
+    and FAILED, and where they went."""
     from reglab import tracking
     from reglab.tracking.batch import write_runs
 
     by_logger: dict[tuple, list[MemberRecord]] = {}  # members of a stack share their logger
     for record in records:
-        if record.run is not None:
-            cfg = record.member.cfg
+        cfg = record.member.cfg
+        if cfg.logger.enabled:
             by_logger.setdefault((repr(cfg.logger), str(cfg.paths.output_dir)), []).append(record)
     batches: dict[tuple[str, str], list[MemberRecord]] = {}
     for group in by_logger.values():
         batches.setdefault(tracking.experiment_of(group[0].member.cfg), []).extend(group)
+    commit = tracking.git_commit(records[0].member.cfg.paths.root_dir) if batches else None  # one project
     for (uri, experiment_id), tracked in batches.items():
-        write_runs(uri, experiment_id, [r.run for r in tracked])
-        for record in tracked:
-            record.member.run_id = record.run.run_id
+        runs = [record.run(commit) for record in tracked]
+        write_runs(uri, experiment_id, runs)
+        for record, run in zip(tracked, runs, strict=True):
+            record.member.run_id = run.run_id
     for record in records:
         member = record.member
         outcomes.write_outcome(
@@ -155,31 +163,40 @@ def write_records(stack_id: str, records: list[MemberRecord]) -> None:
 
 
 class RecordWriter:
-    """Writes each stack's records (:func:`write_records`) in a thread of its own, so that they
-    are written while the next stack trains. One stack at a time: :meth:`submit` waits for the
-    previous stack's records first, and :meth:`wait` (at the end of a sweep, and when it is
-    interrupted or fails) lets the records of every trained stack reach the store."""
+    """Tests each trained stack's members and writes its records (the ``work`` of
+    :func:`reglab.stacked.fit.record_stack`) in a thread of its own, so that they are done
+    while the next stack trains. One stack at a time: :meth:`submit` waits for the previous
+    stack's first, and :meth:`wait` (at the end of a sweep, and when it is interrupted or
+    fails) lets the records of every trained stack reach the store; the thread is not a
+    daemon, so an interrupted process still ends them before it exits.
+
+    Lightning's Trainer tests from this thread as from the main one (its signal handlers are
+    installed from the main thread only); the trained stack's tensors stay in memory until its
+    records are written."""
 
     def __init__(self) -> None:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
-    def submit(self, stack_id: str, records: list[MemberRecord]) -> None:
-        with span("records"):  # the previous stack's records, if still being written
+    def submit(self, members: int, work: Callable[[], list[dict[str, float]]]) -> list[dict[str, float]]:
+        """Start ``work`` (returning the final metrics of ``members`` members) once the
+        previous stack's is done; returns the members' metrics, filled in when it ends."""
+        with span("records"):  # the previous stack's records, if still being done
             self.wait()
-        self._thread = threading.Thread(
-            target=self._write, args=(stack_id, records), name=f"records-{stack_id}", daemon=False
-        )
+        metrics: list[dict[str, float]] = [{} for _ in range(members)]
+        self._thread = threading.Thread(target=self._run, args=(work, metrics), name="stack-records")
         self._thread.start()
+        return metrics
 
-    def _write(self, stack_id: str, records: list[MemberRecord]) -> None:
+    def _run(self, work: Callable[[], list[dict[str, float]]], metrics: list[dict[str, float]]) -> None:
         try:
-            write_records(stack_id, records)
+            for mine, done in zip(metrics, work(), strict=True):
+                mine.update(done)
         except BaseException as error:  # raised in the sweep's thread by wait()
             self._error = error
 
     def wait(self) -> None:
-        """Until the records submitted are written; their error, if any, is raised here."""
+        """Until the work submitted is done; its error, if any, is raised here."""
         if self._thread is not None:
             self._thread.join()
             self._thread = None

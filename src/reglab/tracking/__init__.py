@@ -4,7 +4,7 @@ and the Lightning logger writing epoch metrics into it (:mod:`.epoch_logger`).
 MLflow is imported lazily: a process that never touches the store does not pay for it.
 """
 
-from reglab.tracking.run import TrackedRun, flatten_config, git_commit, portable_paths
+from reglab.tracking.run import TrackedRun, config_yaml, flatten_config, git_commit, portable_paths
 from reglab.tracking.store import (
     connection_uri,
     disable_telemetry,
@@ -16,6 +16,7 @@ from reglab.tracking.store import (
 
 __all__ = [
     "TrackedRun",
+    "config_yaml",
     "connection_uri",
     "disable_telemetry",
     "ensure_experiment",

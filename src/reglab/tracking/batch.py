@@ -162,7 +162,16 @@ def _latest(rows: list[dict]) -> list[dict]:
 
 
 def _write_texts(artifact_uri: str, texts: dict[str, str]) -> None:
-    if not texts:
+    """Each text into the run's artifact folder: a local one directly (as MLflow's local
+    repository would copy it), any other through its artifact repository."""
+    from mlflow.utils.file_utils import local_file_uri_to_path
+    from mlflow.utils.uri import is_local_uri
+
+    if is_local_uri(artifact_uri, is_tracking_or_registry_uri=False):
+        folder = Path(local_file_uri_to_path(artifact_uri))
+        for name, text in texts.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text, encoding="utf-8")
         return
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
@@ -170,6 +179,7 @@ def _write_texts(artifact_uri: str, texts: dict[str, str]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         for name, text in texts.items():
             path = Path(folder, name)
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             repository.log_artifact(str(path), str(Path(name).parent) if "/" in name else None)
 

@@ -3,6 +3,7 @@ text artifacts, closed as FINISHED, FAILED or KILLED."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -41,16 +42,48 @@ def portable_paths(config: Any, root: str | Path) -> Any:
     it (``/home/me/reglab/outputs`` -> ``outputs``; the root itself -> ``.``), so that what
     a run records does not reveal this machine's directory layout and runs from two
     checkouts compare equal. Paths outside the root are kept as the user gave them."""
-    root = Path(root).resolve()
+    return _portable(config, Path(root).resolve())
+
+
+def _portable(config: Any, root: Path) -> Any:
     if isinstance(config, Mapping):
-        return {key: portable_paths(value, root) for key, value in config.items()}
+        return {key: _portable(value, root) for key, value in config.items()}
     if isinstance(config, (list, tuple)):
-        return [portable_paths(value, root) for value in config]
+        return [_portable(value, root) for value in config]
     if isinstance(config, str) and config.startswith("/"):
         path = Path(config)
         if path == root or root in path.parents:
             return str(path.relative_to(root)) if path != root else "."
     return config
+
+
+def config_yaml(resolved: Mapping[str, Any]) -> str:
+    """What ``OmegaConf.to_yaml`` writes for a resolved config, section by section: a block
+    mapping's text is its entries' texts one after the other, so the sections that the
+    members of a stack share (all but a few) are written once and reused."""
+    parts = []
+    for key, value in resolved.items():
+        try:
+            section = json.dumps({key: value})
+        except TypeError:  # not plain JSON data: written as it is
+            parts.append(_yaml({key: value}))
+        else:
+            parts.append(_section_yaml(section))
+    return "".join(parts)
+
+
+@functools.lru_cache(maxsize=1024)
+def _section_yaml(section: str) -> str:
+    return _yaml(json.loads(section))
+
+
+def _yaml(data: Mapping[str, Any]) -> str:
+    import yaml
+    from omegaconf._utils import get_omega_conf_dumper
+
+    return yaml.dump(
+        data, default_flow_style=False, allow_unicode=True, sort_keys=False, Dumper=get_omega_conf_dumper()
+    )
 
 
 def git_commit(directory: str | Path) -> str | None:
