@@ -128,12 +128,17 @@ def _insert(uri: str, experiment_id: str, runs: list[FinishedRun]) -> None:
         metrics = _metric_rows(store, run.run_id, run.metrics, end_ms)
         rows["metrics"] += metrics
         rows["latest"] += _latest(metrics)
+    tables = {
+        "runs": SqlRun,
+        "tags": SqlTag,
+        "params": SqlParam,
+        "metrics": SqlMetric,
+        "latest": SqlLatestMetric,
+    }
     with store.ManagedSessionMaker() as session:  # one commit, at the end
-        for model, name in ((SqlRun, "runs"), (SqlTag, "tags"), (SqlParam, "params"), (SqlMetric, "metrics")):
+        for name, model in tables.items():
             if rows[name]:
                 session.execute(insert(model.__table__), rows[name])
-        if rows["latest"]:
-            session.execute(insert(SqlLatestMetric.__table__), rows["latest"])
 
 
 def _metric_rows(store, run_id: str, metrics: list[tuple[str, float, int]], timestamp: int) -> list[dict]:
