@@ -34,7 +34,10 @@ CONVERGED = [
 ]
 
 
-def fit_reglab(data: str, regularizer: str, penalty: conventions.Penalty, mode: str, lr: float, epochs: int):
+STEPS_PER_EPOCH = 100  # data.repeat: full-batch steps per Lightning epoch, whose own overhead they share
+
+
+def fit_reglab(data: str, regularizer: str, penalty: conventions.Penalty, mode: str, lr: float, steps: int):
     result = reglab.run(
         [
             *CONVERGED,
@@ -43,7 +46,8 @@ def fit_reglab(data: str, regularizer: str, penalty: conventions.Penalty, mode: 
             f"regularizer.mode={mode}",
             f"regularizer.strength={penalty.strength}",
             f"optimizer.lr={lr}",
-            f"trainer.max_epochs={epochs}",
+            f"+data.repeat={STEPS_PER_EPOCH}",
+            f"trainer.max_epochs={steps // STEPS_PER_EPOCH}",
             *([f"regularizer.l1_ratio={penalty.l1_ratio}"] if regularizer == "elastic" else []),
         ]
     )
@@ -59,7 +63,7 @@ def relative_difference(ours: np.ndarray, theirs: np.ndarray) -> float:
 @pytest.mark.parametrize("alpha", [0.1, 0.5, 2.0])
 def test_lasso_parity_and_zero_pattern_on_diabetes(alpha):
     penalty = conventions.from_sklearn_lasso(alpha)
-    coef, x, y = fit_reglab("diabetes", "l1", penalty, "proximal", lr=0.12, epochs=3000)
+    coef, x, y = fit_reglab("diabetes", "l1", penalty, "proximal", lr=0.12, steps=3000)
     reference = Lasso(alpha=alpha, tol=1e-12, max_iter=1_000_000).fit(x, y.ravel()).coef_
     difference = relative_difference(coef.ravel(), reference)
     print(
@@ -73,7 +77,7 @@ def test_lasso_parity_and_zero_pattern_on_diabetes(alpha):
 @pytest.mark.parametrize(("alpha", "l1_ratio"), [(0.3, 0.3), (1.0, 0.7)])
 def test_elastic_net_parity_on_diabetes(alpha, l1_ratio):
     penalty = conventions.from_sklearn_elastic_net(alpha, l1_ratio)
-    coef, x, y = fit_reglab("diabetes", "elastic", penalty, "proximal", lr=0.12, epochs=3000)
+    coef, x, y = fit_reglab("diabetes", "elastic", penalty, "proximal", lr=0.12, steps=3000)
     reference = ElasticNet(alpha=alpha, l1_ratio=l1_ratio, tol=1e-12, max_iter=1_000_000)
     reference = reference.fit(x, y.ravel()).coef_
     difference = relative_difference(coef.ravel(), reference)
@@ -86,7 +90,7 @@ def test_elastic_net_parity_on_diabetes(alpha, l1_ratio):
 def test_ridge_parity_on_diabetes(alpha, mode):
     n_train = 309
     penalty = conventions.from_sklearn_ridge(alpha, n_train)
-    coef, x, y = fit_reglab("diabetes", "l2", penalty, mode, lr=0.12, epochs=3000)
+    coef, x, y = fit_reglab("diabetes", "l2", penalty, mode, lr=0.12, steps=3000)
     assert len(x) == n_train
     reference = Ridge(alpha=alpha, tol=1e-12).fit(x, y.ravel()).coef_
     difference = relative_difference(coef.ravel(), reference)
@@ -108,7 +112,7 @@ def test_multinomial_logistic_regression_parity_on_wine(C, l1_ratio, lr):  # noq
     n_train = len(probe.data.tensors["train"][0])
     penalty = conventions.from_sklearn_logistic(C, n_train, l1_ratio, n_classes=3)
     regularizer = "l2" if l1_ratio == 0 else "l1"
-    coef, x, y = fit_reglab("wine", regularizer, penalty, "proximal", lr=lr, epochs=4000)
+    coef, x, y = fit_reglab("wine", regularizer, penalty, "proximal", lr=lr, steps=4000)
     reference = _logistic(C, l1_ratio).fit(x, y).coef_
     difference = relative_difference(coef, reference)
     print(f"LogisticRegression C={C} l1_ratio={l1_ratio}: relative max diff {difference:.2e}")
@@ -117,15 +121,15 @@ def test_multinomial_logistic_regression_parity_on_wine(C, l1_ratio, lr):  # noq
         np.testing.assert_array_equal(coef == 0, reference == 0)
 
 
-@pytest.mark.parametrize(("C", "l1_ratio", "lr", "epochs"), [(0.1, 0.0, 0.2, 6000), (0.05, 1.0, 0.5, 6000)])
-def test_binary_logistic_regression_parity_on_breast_cancer(C, l1_ratio, lr, epochs):  # noqa: N803
+@pytest.mark.parametrize(("C", "l1_ratio", "lr", "steps"), [(0.1, 0.0, 0.2, 6000), (0.05, 1.0, 0.5, 6000)])
+def test_binary_logistic_regression_parity_on_breast_cancer(C, l1_ratio, lr, steps):  # noqa: N803
     """Two classes: reglab's two rows W0, W1 against sklearn's one vector, compared as
     ``W1 - W0`` with the binary row of the convention table."""
     probe = reglab.run(["data=breast_cancer", "logger=none", "trainer.max_epochs=1", "model=linear"])
     n_train = len(probe.data.tensors["train"][0])
     penalty = conventions.from_sklearn_logistic(C, n_train, l1_ratio, n_classes=2)
     regularizer = "l2" if l1_ratio == 0 else "l1"
-    rows, x, y = fit_reglab("breast_cancer", regularizer, penalty, "proximal", lr=lr, epochs=epochs)
+    rows, x, y = fit_reglab("breast_cancer", regularizer, penalty, "proximal", lr=lr, steps=steps)
     coef = rows[1] - rows[0]
     reference = _logistic(C, l1_ratio).fit(x, y).coef_[0]
     difference = relative_difference(coef, reference)
