@@ -16,7 +16,6 @@ Overrides (Hydra syntax) of ``study.article`` go to the study; the others to eve
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -39,13 +38,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> Path:
     """Run the study; return the folder it wrote."""
-    from reglab.entry import command, import_run_modules
+    from reglab.studies.presets import study_main
 
-    argv = sys.argv[1:] if argv is None else argv
-    args = parse_args(argv)
-    with command("article"):
-        import_run_modules()
-        return run(args, " ".join(["python scripts/article.py", *argv]))
+    return study_main("article", parse_args, run, argv)
 
 
 def quick(settings: dict) -> None:

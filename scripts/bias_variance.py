@@ -17,7 +17,6 @@ Overrides (Hydra syntax) go to the study's config and to every fit.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -41,13 +40,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> Path:
     """Run the study; return the folder it wrote."""
-    from reglab.entry import command, import_run_modules
+    from reglab.studies.presets import study_main
 
-    argv = sys.argv[1:] if argv is None else argv
-    args = parse_args(argv)
-    with command("bias_variance"):
-        import_run_modules()
-        return run(args, " ".join(["python scripts/bias_variance.py", *argv]))
+    return study_main("bias_variance", parse_args, run, argv)
 
 
 def run(args: argparse.Namespace, command_line: str) -> Path:

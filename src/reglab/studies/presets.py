@@ -9,7 +9,7 @@ the refusal comes before anything trains.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -54,3 +54,18 @@ def run_study(name: str, overrides: Sequence[str], root: Path) -> Path:
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     return script.main([o for o in overrides if o != f"experiment={name}"])
+
+
+def study_main(name: str, parse_args: Callable, run: Callable, argv: Sequence[str] | None) -> Path:
+    """The ``main`` of ``scripts/<name>.py``: its arguments (``sys.argv`` when ``argv`` is
+    None) parsed by ``parse_args``, then ``run(args, command_line)`` inside reglab's command
+    context (one-line errors, exit status 2); returns the folder it wrote."""
+    import sys
+
+    from reglab.entry import command, import_run_modules
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    with command(name):
+        import_run_modules()
+        return run(args, " ".join([f"python scripts/{name}.py", *argv]))
