@@ -347,6 +347,9 @@ def test_on_a_tied_monitor_members_stop_and_keep_the_epochs_of_their_sequential_
         saved = [torch.load(next((r.run_dir / "checkpoints").glob("*.ckpt"))) for r in (mine, theirs)]
         assert saved[0]["epoch"] == saved[1]["epoch"], number
         assert saved[0]["score"] == pytest.approx(saved[1]["score"], rel=1e-12), number  # float32: ~1e-8
+        assert list(saved[0]["state_dict"]) == list(saved[1]["state_dict"]), number  # a RegularizedModule's
+        for name, tensor in saved[1]["state_dict"].items():
+            torch.testing.assert_close(saved[0]["state_dict"][name], tensor, rtol=1e-9, atol=1e-12)
         tied += len(set(theirs.history["val/acc"])) < len(theirs.history["val/acc"])
     assert tied >= 1 and sum(r.metrics["fit/stopped_early"] for r in stacked) >= 1
 

@@ -72,14 +72,14 @@ def fit_and_test(cfg, module, datamodule, callbacks, tracked, run_dir: Path) -> 
     if tracked is not None:
         with span("logging"):
             logger.flush()
-    return record_test(module, datamodule, tested, recorder.read(), fit_seconds, tracked)
+    return record_test(module.model, datamodule, tested, recorder.read(), fit_seconds, tracked)
 
 
 def record_test(
-    module, datamodule, tested: list[dict], record: dict, fit_seconds: float, tracked
+    model, datamodule, tested: list[dict], record: dict, fit_seconds: float, tracked
 ) -> dict[str, float]:
     """The run's final metrics: ``trainer.test``'s (``tested``) and the fit's summary (from
-    the :class:`FitRecord` contents ``record``, the tested module and the data), logged to
+    the :class:`FitRecord` contents ``record``, the tested model and the data), logged to
     ``tracked``; shared by the sequential and the stacked (:mod:`reglab.stacked`) fits."""
     summary = fit_summary(record["history"], record.get("selection"))
     summary["fit/epochs"] = float(record["epochs"])
@@ -87,10 +87,10 @@ def record_test(
     summary["fit/seconds"] = fit_seconds
     clean = getattr(datamodule, "clean_targets", {}).get("test")
     if clean is not None:
-        summary["test/model_error"] = model_error(module.model, datamodule.tensors["test"][0], clean)
-    summary.update(tested_weight_statistics(module))
+        summary["test/model_error"] = model_error(model, datamodule.tensors["test"][0], clean)
+    summary.update(tested_weight_statistics(model))
     summary.update(replication_sizes(datamodule))
-    summary.update(design_recovery(module.model, datamodule))
+    summary.update(design_recovery(model, datamodule))
     if tracked is not None:
         with span("logging"):
             tracked.log_metrics(summary)
@@ -115,13 +115,14 @@ def replication_sizes(datamodule) -> dict[str, float]:
     return sizes
 
 
-def tested_weight_statistics(module) -> dict[str, float]:
+def tested_weight_statistics(model) -> dict[str, float]:
     """``best/weights/...``: norms and sparsity (:func:`reglab.module.weight_statistics`) of
     the weights that were tested (the best epoch's), next to the test metrics they explain;
     ``weights/...`` is the per-epoch history of the weights as they were trained."""
     from reglab.module import weight_statistics
+    from reglab.regularizers import select_weights
 
-    return {f"best/{key}": float(value) for key, value in weight_statistics(module.weights).items()}
+    return {f"best/{key}": float(value) for key, value in weight_statistics(select_weights(model)).items()}
 
 
 def _best_checkpoint(callbacks) -> str | None:

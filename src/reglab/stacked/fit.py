@@ -13,7 +13,7 @@ from reglab.errors import ConfigError, Interrupted, error_reason
 from reglab.stacked.batches import StackedBatches
 from reglab.stacked.members import Member, StackedState, build_state
 from reglab.stacked.module import StackedModule, StackSettings
-from reglab.stacked.records import RecordWriter, test_member, write_records
+from reglab.stacked.records import RecordWriter, failure_of, member_record, write_records
 from reglab.sweeps import outcomes
 from reglab.timing import span
 
@@ -76,25 +76,33 @@ def train_stack(
 def record_stack(
     module: StackedModule, state: StackedState, stopping, seconds: float, started_ms: int
 ) -> list[dict[str, float]]:
-    """Test each member of a trained stack (:func:`~reglab.stacked.records.test_member`, one
-    test trainer) and write the stack's records (:func:`~reglab.stacked.records.write_records`);
-    returns each member's final metrics. An error while testing fails every member with its
-    reason, as one while training does."""
+    """Test the members of a trained stack that did not fail, in one ``trainer.test``
+    (:meth:`~reglab.stacked.module.StackedModule.load_best`), gather each member's records
+    (:func:`~reglab.stacked.records.member_record`) and write the stack's
+    (:func:`~reglab.stacked.records.write_records`); returns each member's final metrics. An
+    error while testing fails every member with its reason, as one while training does."""
     members, stack_id = module.members, module.settings.stack_id
     try:
-        tester = _trainer(members[0].cfg, [], members[0].job_dir.parent / f".stack-{stack_id}")
-        records = [
-            test_member(
-                position,
-                module,
-                state,
-                tester,
-                bool(stopping and stopping.stopped_epoch[position] > 0),
-                seconds,
-                started_ms,
-            )
-            for position in range(len(members))
-        ]
+        with span("test"):
+            tested = [p for p in range(len(members)) if failure_of(module, p) is None]
+            if tested:
+                module.load_best(tested)
+                batches = StackedBatches(
+                    [members[p].components.datamodule.test_dataloader() for p in tested], shuffle=False
+                )
+                tester = _trainer(members[0].cfg, [], members[0].job_dir.parent / f".stack-{stack_id}")
+                tester.test(module, dataloaders=batches, verbose=False)
+            records = [
+                member_record(
+                    position,
+                    module,
+                    state,
+                    bool(stopping and stopping.stopped_epoch[position] > 0),
+                    seconds,
+                    started_ms,
+                )
+                for position in range(len(members))
+            ]
     except Exception as error:
         log.exception("stack %s failed", stack_id)
         record_all(members, "FAILED", error_reason(error))

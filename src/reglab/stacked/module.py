@@ -240,11 +240,13 @@ class StackedModule(L.LightningModule):
             self.last_values[member].update(values[-1])
         return values
 
-    # -- validation -------------------------------------------------------------------------
+    # -- validation and test ----------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
         self._eval_sums = self.stacked[0].new_zeros(len(self.active), EVAL_COUNT + 1)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """Each active member's loss sums and metrics on its batch (its sequential run's
+        :meth:`~reglab.module.RegularizedModule._eval_step`); also the test's step."""
         x, y = batch
         output = self(x)
         losses = self.member_losses(output, y)
@@ -258,13 +260,19 @@ class StackedModule(L.LightningModule):
                 out, target = out.squeeze(1), target.squeeze(1)
             self.val_metrics[member].update(out, target)
 
-    def on_validation_epoch_end(self) -> None:
+    def _evaluated(self) -> list[dict[str, Tensor]]:
+        """Each active member's metrics of the evaluation that ends (``val/...``), its metric
+        objects reset for the next one."""
         per_member = []
         for p, member in enumerate(self.active):
             metrics = self.val_metrics[member].compute()
             metrics["val/loss"] = self._eval_sums[p, EVAL_LOSS_SUM] / self._eval_sums[p, EVAL_COUNT]
             per_member.append(metrics)
             self.val_metrics[member].reset()
+        return per_member
+
+    def on_validation_epoch_end(self) -> None:
+        per_member = self._evaluated()
         if self.trainer.sanity_checking:
             return
         values = self._record(per_member)
@@ -272,6 +280,29 @@ class StackedModule(L.LightningModule):
         self.latest_val = {key: torch.tensor([v[key] for v in values], dtype=dtypes[key]) for key in dtypes}
         self._check_divergence("val/loss", values)
         self._keep_best(values)
+
+    def load_best(self, positions: list[int]) -> None:
+        """After the fit: the members at ``positions`` (positions into ``members``) become the
+        stack, each with its best-epoch state (the state its sequential run tests)."""
+        index = torch.tensor(positions, device=self.device)
+        for i, name in enumerate(self.param_names):
+            self.stacked[i] = nn.Parameter(self.best_states[name].index_select(0, index), requires_grad=False)
+        for i, name in enumerate(self.buffer_names):
+            setattr(self, f"stacked_buffer_{i}", self.best_states[name].index_select(0, index))
+        self.active = list(positions)
+        self.tested: dict[int, dict[str, float]] = {}
+
+    def on_test_epoch_start(self) -> None:
+        self.on_validation_epoch_start()
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self.validation_step(batch, batch_idx)
+
+    def on_test_epoch_end(self) -> None:
+        """``tested``: each member's test metrics, the values its sequential run's
+        ``trainer.test`` returns (``test/...``)."""
+        for member, metrics in zip(self.active, self._evaluated(), strict=True):
+            self.tested[member] = {f"test/{key[4:]}": value.item() for key, value in metrics.items()}
 
     def _check_divergence(self, key: str, values: list[dict[str, float]]) -> None:
         """Each active member's ``key`` value to its own

@@ -1,9 +1,11 @@
 """After a stack is trained: each member tested, then the stack's records written at once.
 
-:func:`test_member` puts each member's best-epoch state back into its own model, tests it by a
-:class:`~reglab.module.RegularizedModule` under ``trainer.test`` (the sequential test code),
-writes its fit record and checkpoint and keeps its metrics at the steps a sequential run logs
-them at (:func:`reglab.fit.record_test`).
+The members that did not fail are tested together, each with its best-epoch state, by one
+``trainer.test`` of the stack (:meth:`~reglab.stacked.module.StackedModule.load_best`: the
+validation code of the fit, whose values are the sequential runs'). :func:`member_record` then
+puts each member's best-epoch state back into its own model, writes its fit record and
+checkpoint and keeps its metrics at the steps a sequential run logs them at
+(:func:`reglab.fit.record_test`).
 
 :func:`write_records` then writes the whole stack: its MLflow runs, with the name, params, tags
 (plus ``reglab.engine`` and ``reglab.stack_id``) and config a sequential run has
@@ -65,37 +67,31 @@ class MemberRecord:
         return run
 
 
-def test_member(
+def member_record(
     position: int,
     module: StackedModule,
     state: StackedState,
-    tester,
     stopped_early: bool,
     fit_seconds: float,
     started_ms: int,
 ) -> MemberRecord:
-    """Test member ``position`` and gather its records (nothing is written to the store yet);
-    its run starts at ``started_ms`` (the stack's fit)."""
-    from reglab.module import RegularizedModule
-
+    """Member ``position``'s records, once the stack is tested (``module.tested``, none for a
+    member that failed): its best-epoch state put back into its own model, its fit record and
+    checkpoint written, its final metrics (nothing is written to the store yet); its run
+    starts at ``started_ms`` (the stack's fit)."""
     member: Member = module.members[position]
     parts = member.components
     tags = {"reglab.engine": "stacked", "reglab.stack_id": module.settings.stack_id}
     history = member.history = dict(module.histories[position])
     epochs = module.history_epochs[position]
     rows = [(k, v, e) for k in history for v, e in zip(history[k], epochs[k], strict=True)]
-    reason = module.failure[position] or not_finite_at_end(
-        module.last_values[position], module.epochs[position]
-    )
+    reason = failure_of(module, position)
     if reason is not None:
         log.error("job %d failed: %s", member.num, reason)
         failure = error_reason(DivergedError(reason))
         return MemberRecord(member, {}, rows, tags, started_ms, "FAILED", failure)
     parts.model.to(module.stacked[0].dtype)  # float64 under trainer.precision=64, as the fit ran
     parts.model.load_state_dict(state.member_state(module.best_states, position, parts.model))
-    tested_module = RegularizedModule(
-        parts.model, parts.regularizer, parts.optimizer, parts.datamodule.task, parts.datamodule.n_outputs
-    )
     rule = module.best[position]  # the member's own BestWeights, applied during the fit
     selection = tested_selection(
         list(epochs.get("val/loss", [])),
@@ -108,13 +104,21 @@ def test_member(
     )
     if rule is not None and rule.save and rule.best_epoch is not None:
         folder = Path(rule.dirpath or member.job_dir / "checkpoints")
-        rule.write(folder, tested_module.state_dict(), rule.best_epoch, rule.best_score)
-    tested = tester.test(tested_module, dataloaders=parts.datamodule.test_dataloader(), verbose=False)
-    metrics = record_test(tested_module, parts.datamodule, tested, record, fit_seconds, None)
-    test_metrics = tested[0] if tested else {}  # logged as a sequential run logs them: at the last
-    rows += [(k, float(v), module.epochs[position]) for k, v in test_metrics.items()]  # epoch,
-    rows += [(k, v, 0) for k, v in metrics.items() if k not in test_metrics]  # the fit's summary at 0
+        state_dict = {f"model.{name}": value for name, value in parts.model.state_dict().items()}
+        rule.write(folder, state_dict, rule.best_epoch, rule.best_score)  # a RegularizedModule's keys
+    test_metrics = module.tested[position]
+    metrics = record_test(parts.model, parts.datamodule, [test_metrics], record, fit_seconds, None)
+    # logged as a sequential run logs them: the test's at the last epoch, the fit's summary at 0
+    rows += [(k, v, module.epochs[position]) for k, v in test_metrics.items()]
+    rows += [(k, v, 0) for k, v in metrics.items() if k not in test_metrics]
     return MemberRecord(member, metrics, rows, tags, started_ms)
+
+
+def failure_of(module: StackedModule, position: int) -> str | None:
+    """Why member ``position`` failed (its divergence, or a non-finite value at the end), or
+    ``None``: a member that did not fail is tested."""
+    last = module.last_values[position]
+    return module.failure[position] or not_finite_at_end(last, module.epochs[position])
 
 
 def write_records(stack_id: str, records: list[MemberRecord]) -> None:
