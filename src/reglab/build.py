@@ -66,10 +66,10 @@ class Components:
     callbacks: list
 
 
-def build_components(cfg: DictConfig) -> Components:
+def build_components(cfg: DictConfig, callbacks: list | None = None) -> Components:
     """Data (loaded and split), regularizer, optimizer factory and the model for that data,
     the model initialized from ``cfg.seed`` and its dropout masks keyed by it; then the
-    callbacks (:func:`build_callbacks`)."""
+    callbacks (:func:`build_callbacks`), unless the job's checks built them (``callbacks``)."""
     from reglab.dropout import key_dropouts
 
     datamodule = instantiate(cfg.data, "data")
@@ -80,7 +80,8 @@ def build_components(cfg: DictConfig) -> Components:
     seed_all(cfg.seed)
     model = build_model(cfg.model, datamodule)
     key_dropouts(model, cfg.seed)  # dropout masks from the run's own seed (reglab.dropout)
-    return Components(datamodule, model, regularizer, optimizer, build_callbacks(cfg))
+    callbacks = build_callbacks(cfg) if callbacks is None else callbacks
+    return Components(datamodule, model, regularizer, optimizer, callbacks)
 
 
 def build_model(model_cfg: DictConfig, datamodule) -> Any:

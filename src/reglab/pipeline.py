@@ -146,14 +146,15 @@ def _handlers_of(logger: logging.Logger) -> list[logging.Handler]:
     return found
 
 
-def prepare(cfg: DictConfig) -> Components:
+def prepare(cfg: DictConfig, callbacks: list | None = None) -> Components:
     """Build what a checked config (:func:`reglab.config.check_job`, once per job) trains:
-    data, model, regularizer, optimizer and callbacks. With the door, every config error is
-    raised here, before the training stack or MLflow is imported or the store is touched."""
+    data, model, regularizer, optimizer and callbacks (``callbacks``, when its checks built
+    them already). With the door, every config error is raised here, before the training stack
+    or MLflow is imported or the store is touched."""
     with span("config"):
         check_accelerator(cfg)
     with span("build"):
-        return build_components(cfg)
+        return build_components(cfg, callbacks)
 
 
 @timed("build")

@@ -25,13 +25,13 @@ class BasicLauncher(CheckingLauncher):
         jobs = self.checked_jobs(job_overrides, initial_job_idx)
         log.info("Launching %d jobs locally", len(jobs))
         returns = []
-        for idx, overrides, sweep_config in jobs:
-            log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
+        for job in jobs:
+            log.info("\t#%d : %s", job.number, " ".join(filter_overrides(job.overrides)))
             returns.append(
                 run_job(
                     hydra_context=self.hydra_context,
                     task_function=self.task_function,
-                    config=sweep_config,
+                    config=job.config,
                     job_dir_key="hydra.sweep.dir",
                     job_subdir_key="hydra.sweep.subdir",
                 )

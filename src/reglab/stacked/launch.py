@@ -29,16 +29,23 @@ from reglab.errors import USER_ERRORS, error_reason
 from reglab.stacked import plan
 from reglab.stacked.members import Member
 from reglab.sweeps import outcomes
-from reglab.sweeps.checked import stop_sweep
+from reglab.sweeps.checked import CheckedJob, stop_sweep
 from reglab.timing import span
 
 log = logging.getLogger("reglab")
 
 
-def task_config(sweep_config: DictConfig) -> DictConfig:
-    """The job's config as its task function sees it: a copy without the ``hydra`` node (which
-    is not copied)."""
-    cfg = OmegaConf.masked_copy(sweep_config, [key for key in sweep_config if key != "hydra"])
+def member_config(sweep_config: DictConfig) -> DictConfig:
+    """The job's config as its task function sees it (without the ``hydra`` node), its
+    interpolations resolved: after its door (:func:`reglab.config.check_job`) a member's values
+    are fixed, and every later reader (the stacking plan, the builders, its run's params and
+    ``config.yaml``) reads them without parsing an interpolation again."""
+    values = {}
+    for key in sweep_config:
+        if key != "hydra":
+            value = OmegaConf.select(sweep_config, key, throw_on_missing=False)
+            values[key] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    cfg = OmegaConf.create(values)
     OmegaConf.set_struct(cfg, OmegaConf.is_struct(sweep_config))
     return cfg
 
@@ -59,23 +66,24 @@ class StackedSweep:
         self.max_members, self.executor, self.submitit = max_members, executor, dict(submitit or {})
         self.sweep_dir = Path(str(config.hydra.sweep.dir))
 
-    def run(self, checked: Sequence[tuple[int, list[str], DictConfig]]) -> list[JobReturn]:
-        """Run the launcher's checked jobs (``(number, overrides, config)``, step 1)."""
-        jobs = []
-        returns: dict[int, JobReturn] = {}
+    def run(self, checked: Sequence[CheckedJob]) -> list[JobReturn]:
+        """Run the launcher's checked jobs (step 1)."""
+        stackable, returns = [], {}
         with span("sweep prepare"):
-            for idx, overrides, sweep_config in checked:
-                cfg = task_config(sweep_config)
-                jobs.append(
-                    (idx, overrides, sweep_config, cfg, plan.why_not_stackable(cfg), plan.stack_key(cfg))
-                )
-            members = self._prepare([job for job in jobs if job[4] is None], returns)
+            for job in checked:
+                cfg = member_config(job.config)
+                reason = plan.why_not_stackable(cfg)
+                if reason is None:
+                    stackable.append((job, cfg, plan.stack_key(cfg)))
+                else:
+                    job.reason = reason
+            members = self._prepare(stackable, returns)
         self._train_stacks(members, returns)
-        for idx, overrides, sweep_config, _, reason, _ in jobs:
-            if reason is not None:
-                log.info("job %d runs on its own (not stacked): %s", idx, reason)
-                returns[idx] = self._run_job(sweep_config, self.task_function, overrides)
-        return [returns[idx] for idx, *_ in jobs]
+        for job in checked:
+            if job.number not in returns:
+                log.info("job %d runs on its own (not stacked): %s", job.number, job.reason)
+                returns[job.number] = self._run_job(job.config, self.task_function, job.overrides)
+        return [returns[job.number] for job in checked]
 
     def _run_job(self, sweep_config: DictConfig, task_function: Callable, overrides: list[str]) -> JobReturn:
         from hydra.core.utils import configure_log
@@ -91,7 +99,9 @@ class StackedSweep:
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         return ret
 
-    def _prepare(self, stackable: list, returns: dict[int, JobReturn]) -> list[tuple[Member, str]]:
+    def _prepare(
+        self, stackable: list[tuple[CheckedJob, DictConfig, str]], returns: dict[int, JobReturn]
+    ) -> list[tuple[Member, str]]:
         """Each stackable job's folder and :class:`Member` (or its SKIPPED outcome, on resume).
 
         Without Hydra's per-job set-up (``run_job``): no copy of the whole config with its
@@ -102,7 +112,8 @@ class StackedSweep:
 
         manifest = SweepManifest.read(self.sweep_dir)
         prepared: list[tuple[Member, str]] = []
-        for idx, overrides, sweep_config, cfg, _, key in stackable:
+        for job, cfg, key in stackable:
+            sweep_config, idx, overrides = job.config, job.number, job.overrides
             job_dir = Path(str(sweep_config.hydra.sweep.dir), str(sweep_config.hydra.sweep.subdir)).resolve()
             ret = JobReturn(
                 overrides=list(sweep_config.hydra.overrides.task),
@@ -112,7 +123,7 @@ class StackedSweep:
                 status=JobStatus.COMPLETED,
             )
             try:
-                member = self._prepare_member(sweep_config, cfg, idx, overrides, job_dir, manifest)
+                member = self._prepare_member(job, cfg, job_dir, manifest)
             except Exception as error:
                 if isinstance(error, USER_ERRORS):
                     stop_sweep(self.config, error)
@@ -128,24 +139,23 @@ class StackedSweep:
                 ret.return_value, returns[idx] = member, ret
         return prepared
 
-    def _prepare_member(
-        self, sweep_config: DictConfig, cfg: DictConfig, idx: int, overrides: list, job_dir: Path, manifest
-    ) -> Member | float:
-        """The job's :class:`Member` (its data split and initialized model built from its task
-        config ``cfg``), or with ``+resume=true`` the objective of its FINISHED run."""
+    def _prepare_member(self, job: CheckedJob, cfg: DictConfig, job_dir: Path, manifest) -> Member | float:
+        """The job's :class:`Member` (its data split and initialized model built from its
+        member config ``cfg``, with the callbacks its checks built), or with ``+resume=true``
+        the objective of its FINISHED run."""
         from reglab.config import group_choices
         from reglab.pipeline import prepare
         from reglab.sweeps.job import skip_if_finished, with_sweep_identity
 
         job_dir.mkdir(parents=True, exist_ok=True)
         cfg = with_sweep_identity(cfg, manifest)
-        skipped = skip_if_finished(cfg, idx, job_dir, overrides)
+        skipped = skip_if_finished(cfg, job.number, job_dir, job.overrides)
         if skipped is not None:
             return skipped
-        components = prepare(cfg)
-        choices = group_choices(sweep_config.hydra.runtime.choices)
-        task_overrides = list(sweep_config.hydra.overrides.task)  # as the basic launcher's job records them
-        return Member(idx, cfg, task_overrides, choices, job_dir, components)
+        components = prepare(cfg, job.callbacks)
+        choices = group_choices(job.config.hydra.runtime.choices)
+        task_overrides = list(job.config.hydra.overrides.task)  # as the basic launcher's job records them
+        return Member(job.number, cfg, task_overrides, choices, job_dir, components)
 
     def _train_stacks(self, prepared: list[tuple[Member, str]], returns: dict[int, JobReturn]) -> None:
         from reglab.entry import import_run_modules

@@ -13,12 +13,25 @@ the jobs of other launchers (joblib, submitit) pass their door themselves.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, open_dict
+
+
+@dataclasses.dataclass
+class CheckedJob:
+    """One job of a sweep through its door: its number, overrides, config (with the ``hydra``
+    node) and the callbacks its checks built (a stacked member trains with these)."""
+
+    number: int
+    overrides: list[str]
+    config: DictConfig
+    callbacks: list
+    reason: str | None = None  # why the stacked engine does not stack it, if it does not
 
 
 class CheckingLauncher(Launcher):
@@ -38,12 +51,9 @@ class CheckingLauncher(Launcher):
             hydra_context.config_loader = ComposeOnce(hydra_context.config_loader)
         self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
 
-    def checked_jobs(
-        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
-    ) -> list[tuple[int, list[str], DictConfig]]:
-        """``(number, overrides, config)`` of every job: its config composed as Hydra's basic
-        launcher composes it, through its door, its callbacks built; an error in any job ends
-        the sweep (:func:`stop_sweep`)."""
+    def checked_jobs(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[CheckedJob]:
+        """Every job: its config composed as Hydra's basic launcher composes it, through its
+        door, its callbacks built; an error in any job ends the sweep (:func:`stop_sweep`)."""
         from reglab.build import build_callbacks
         from reglab.config import check_job
         from reglab.studies.presets import refuse_in_sweep
@@ -56,8 +66,8 @@ class CheckingLauncher(Launcher):
                     sweep_config.hydra.job.id = idx
                     sweep_config.hydra.job.num = idx
                 refuse_in_sweep(sweep_config)
-                build_callbacks(check_job(sweep_config))
-                jobs.append((idx, list(overrides), sweep_config))
+                callbacks = build_callbacks(check_job(sweep_config))
+                jobs.append(CheckedJob(idx, list(overrides), sweep_config, callbacks))
         except Exception as error:
             stop_sweep(self.config, error)
         return jobs
