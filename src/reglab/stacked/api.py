@@ -75,7 +75,8 @@ def _train(configs: list[tuple[DictConfig, list[str], dict]], max_members: int, 
     prepared, keys = [], []
     for i, (cfg, overrides, choices) in enumerate(configs):
         check_job(cfg)
-        reason = plan.why_not_stackable(cfg)
+        values = plan.resolved(cfg)
+        reason = plan.why_not_stackable(values)
         if reason is not None:
             from reglab.pipeline import run
 
@@ -84,7 +85,7 @@ def _train(configs: list[tuple[DictConfig, list[str], dict]], max_members: int, 
             continue
         job_dir = Path(cfg.paths.output_dir) / "api" / stamp / str(i)
         prepared.append(Member(i, cfg, overrides, choices, job_dir, prepare(cfg)))
-        keys.append(plan.stack_key(cfg))
+        keys.append(plan.stack_key(values))
     for number, positions in enumerate(plan.stacks(keys, max_members), start=1):
         members = [prepared[p] for p in positions]
         with run_logging(members[0].job_dir.parent / "train.log", verbose):

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides, run_job
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from reglab.errors import USER_ERRORS, error_reason
 from reglab.stacked import plan
@@ -36,18 +36,15 @@ log = logging.getLogger("reglab")
 
 
 def member_config(sweep_config: DictConfig) -> DictConfig:
-    """The job's config as its task function sees it (without the ``hydra`` node), its
-    interpolations resolved: after its door (:func:`reglab.config.check_job`) a member's values
-    are fixed, and every later reader (the stacking plan, the builders, its run's params and
+    """The job's config as its task function sees it, made from the launcher's config of the
+    job (composed for this job alone, so it is not copied): Hydra's node taken out, then its
+    interpolations resolved in place. After its door (:func:`reglab.config.check_job`) a
+    member's values are fixed, and every later reader (the builders, its run's params and
     ``config.yaml``) reads them without parsing an interpolation again."""
-    values = {}
-    for key in sweep_config:
-        if key != "hydra":
-            value = OmegaConf.select(sweep_config, key, throw_on_missing=False)
-            values[key] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-    cfg = OmegaConf.create(values)
-    OmegaConf.set_struct(cfg, OmegaConf.is_struct(sweep_config))
-    return cfg
+    with open_dict(sweep_config):
+        sweep_config.pop("hydra")
+    OmegaConf.resolve(sweep_config)
+    return sweep_config
 
 
 class StackedSweep:
@@ -71,12 +68,10 @@ class StackedSweep:
         stackable, returns = [], {}
         with span("sweep prepare"):
             for job in checked:
-                cfg = member_config(job.config)
-                reason = plan.why_not_stackable(cfg)
-                if reason is None:
-                    stackable.append((job, cfg, plan.stack_key(cfg)))
-                else:
-                    job.reason = reason
+                values = plan.resolved(job.config)
+                job.reason = plan.why_not_stackable(values)
+                if job.reason is None:
+                    stackable.append((job, plan.stack_key(values)))
             members = self._prepare(stackable, returns)
         self._train_stacks(members, returns)
         for job in checked:
@@ -100,7 +95,7 @@ class StackedSweep:
         return ret
 
     def _prepare(
-        self, stackable: list[tuple[CheckedJob, DictConfig, str]], returns: dict[int, JobReturn]
+        self, stackable: list[tuple[CheckedJob, str]], returns: dict[int, JobReturn]
     ) -> list[tuple[Member, str]]:
         """Each stackable job's folder and :class:`Member` (or its SKIPPED outcome, on resume).
 
@@ -108,28 +103,33 @@ class StackedSweep:
         ``hydra`` node, no ``.hydra/`` copies of the config (each member's resolved config is
         its MLflow run's ``config.yaml``, its overrides are in its ``outcome.json``), no logging
         set-up and no ``#N`` line per job (the stack's line names its jobs)."""
+        from reglab.config import group_choices
         from reglab.sweeps.manifest import SweepManifest
 
         manifest = SweepManifest.read(self.sweep_dir)
         prepared: list[tuple[Member, str]] = []
-        for job, cfg, key in stackable:
-            sweep_config, idx, overrides = job.config, job.number, job.overrides
-            job_dir = Path(str(sweep_config.hydra.sweep.dir), str(sweep_config.hydra.sweep.subdir)).resolve()
+        for job, key in stackable:
+            idx, hydra = job.number, job.config.hydra
+            job_dir = (self.sweep_dir / str(hydra.sweep.subdir)).resolve()  # sweep.dir: the sweep's
+            task_overrides = list(hydra.overrides.task)  # as the basic launcher's job records them
+            choices = group_choices(hydra.runtime.choices)
             ret = JobReturn(
-                overrides=list(sweep_config.hydra.overrides.task),
-                hydra_cfg=sweep_config,
+                overrides=task_overrides,
+                hydra_cfg=hydra,
                 working_dir=str(job_dir),
-                task_name=str(sweep_config.hydra.job.name),
+                task_name=str(hydra.job.name),
                 status=JobStatus.COMPLETED,
             )
             try:
-                member = self._prepare_member(job, cfg, job_dir, manifest)
+                member = self._prepare_member(job, job_dir, manifest, task_overrides, choices)
             except Exception as error:
                 if isinstance(error, USER_ERRORS):
                     stop_sweep(self.config, error)
                 log.error("job %d failed: %s: %s", idx, type(error).__name__, error)
                 reason = error_reason(error)
-                outcomes.write_outcome(job_dir, job=idx, status="FAILED", overrides=overrides, reason=reason)
+                outcomes.write_outcome(
+                    job_dir, job=idx, status="FAILED", overrides=job.overrides, reason=reason
+                )
                 ret.return_value, returns[idx] = math.nan, ret
                 continue
             if isinstance(member, Member):
@@ -139,22 +139,21 @@ class StackedSweep:
                 ret.return_value, returns[idx] = member, ret
         return prepared
 
-    def _prepare_member(self, job: CheckedJob, cfg: DictConfig, job_dir: Path, manifest) -> Member | float:
+    def _prepare_member(
+        self, job: CheckedJob, job_dir: Path, manifest, task_overrides: list[str], choices: dict[str, str]
+    ) -> Member | float:
         """The job's :class:`Member` (its data split and initialized model built from its
-        member config ``cfg``, with the callbacks its checks built), or with ``+resume=true``
+        :func:`member_config`, with the callbacks its checks built), or with ``+resume=true``
         the objective of its FINISHED run."""
-        from reglab.config import group_choices
         from reglab.pipeline import prepare
         from reglab.sweeps.job import skip_if_finished, with_sweep_identity
 
         job_dir.mkdir(parents=True, exist_ok=True)
-        cfg = with_sweep_identity(cfg, manifest)
+        cfg = with_sweep_identity(member_config(job.config), manifest)
         skipped = skip_if_finished(cfg, job.number, job_dir, job.overrides)
         if skipped is not None:
             return skipped
         components = prepare(cfg, job.callbacks)
-        choices = group_choices(job.config.hydra.runtime.choices)
-        task_overrides = list(job.config.hydra.overrides.task)  # as the basic launcher's job records them
         return Member(job.number, cfg, task_overrides, choices, job_dir, components)
 
     def _train_stacks(self, prepared: list[tuple[Member, str]], returns: dict[int, JobReturn]) -> None:

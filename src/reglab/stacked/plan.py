@@ -8,6 +8,7 @@ runs on the ordinary path in the same sweep, with the reason logged.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -73,12 +74,22 @@ PER_MEMBER = (
 )
 
 
-def resolved(cfg: DictConfig) -> dict[str, Any]:
-    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+def resolved(cfg: DictConfig | dict) -> dict[str, Any]:
+    """A job's config as plain values, its interpolations resolved, without Hydra's node (a
+    launcher's config of a job holds it); ``cfg`` itself when it is such values already."""
+    if isinstance(cfg, dict):
+        return cfg
+    values = {}
+    for key in cfg:
+        if key != "hydra":
+            value = OmegaConf.select(cfg, key, throw_on_missing=False)
+            values[key] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    return values
 
 
-def why_not_stackable(cfg: DictConfig) -> str | None:
-    """Why the engine cannot train this job in a stack (``None``: it can)."""
+def why_not_stackable(cfg: DictConfig | dict) -> str | None:
+    """Why the engine cannot train this job (its config, or its :func:`resolved` values) in a
+    stack (``None``: it can)."""
     config = resolved(cfg)
     model = config["model"].get("_target_")
     if model not in MODELS:
@@ -137,11 +148,11 @@ def _data_reason(config: dict) -> str | None:
     return f"data {target} is not an in-memory data set"
 
 
-def stack_key(cfg: DictConfig) -> str:
-    """Equal for two jobs that may share a stack: the resolved config without the per-member
-    knobs (the regularizer reduced to its family and penalized-weight selection) and without
-    what is not computed."""
-    config = resolved(cfg)
+def stack_key(cfg: DictConfig | dict) -> str:
+    """Equal for two jobs that may share a stack (their configs, or their :func:`resolved`
+    values): the resolved config without the per-member knobs (the regularizer reduced to its
+    family and penalized-weight selection) and without what is not computed."""
+    config = copy.deepcopy(resolved(cfg))
     for key in NOT_COMPUTED:
         config.pop(key, None)
     regularizer = config["regularizer"]
