@@ -94,6 +94,36 @@ def test_the_batched_penalty_gradient_is_each_regularizers_own():
         assert r.elastic_gradient(regularizer) is None, regularizer
 
 
+def test_a_stack_skips_after_step_only_where_it_leaves_the_weights_as_they_are():
+    """A stacked fit calls after_step only for members whose regularizer says it steps
+    (steps_after): every built-in regularizer that says it does not leaves the weights
+    unchanged, and one that says it does changes them; a subclass with its own after_step
+    always steps."""
+    from reglab import regularizers as r
+
+    class Clipped(r.L2):
+        def after_step(self, weights, lr):
+            for weight in weights:
+                weight.data.clamp_(-0.1, 0.1)
+
+    built_in = [r.NoPenalty(1.0), r.MaxNorm(0.5)]
+    for mode in ("penalty", "proximal"):
+        for strength in (0.0, 0.3):
+            built_in += [
+                r.L1(strength, mode=mode),
+                r.L2(strength, mode=mode),
+                r.ElasticNet(strength, 0.4, mode=mode),
+            ]
+            built_in.append(r.GroupLasso(strength, mode=mode))
+    torch.manual_seed(0)
+    for regularizer in built_in:
+        weight = torch.randn(4, 3, dtype=torch.float64)
+        stepped = weight.clone()
+        regularizer.after_step([stepped], lr=0.5)
+        assert regularizer.steps_after() == (not torch.equal(stepped, weight)), regularizer
+    assert Clipped(1e-3).steps_after() and Clipped(1e-3, mode="penalty").steps_after()
+
+
 def _splitmix_reference(key: int, layer: int, draw: int, n: int) -> list[float]:
     """reglab.dropout's uniforms computed with Python integers (mod 2^64), by its docstring."""
     modulus, golden = 2**64, 0x9E3779B97F4A7C15

@@ -103,6 +103,11 @@ class Regularizer:
     def after_step(self, weights: Sequence[Tensor], lr: float) -> None:
         """Called after each optimizer step with its learning rate; no-op by default."""
 
+    def steps_after(self) -> bool:
+        """Whether :meth:`after_step` may change the weights: by default, whenever the class
+        implements it. A stacked fit calls it only for the members whose regularizer does."""
+        return _owner(type(self), "after_step") is not Regularizer
+
     def metrics(self, weights: Sequence[Tensor]) -> dict[str, Tensor]:
         """Extra per-epoch metrics (name -> scalar tensor); none by default."""
         return {}
@@ -223,6 +228,12 @@ class ElasticNet(Regularizer):
         (:func:`add_elastic_gradient` with :meth:`coefficients`)."""
         add_elastic_gradient(weights, *self.coefficients())
 
+    def steps_after(self) -> bool:
+        """In proximal mode with a non-zero strength (or when a subclass steps its own way)."""
+        return (self.mode == "proximal" and self.strength != 0) or _owner(
+            type(self), "after_step"
+        ) is not ElasticNet
+
     @torch.no_grad()
     def after_step(self, weights: Sequence[Tensor], lr: float) -> None:
         """Soft-threshold by ``lr*s*rho``, then divide by ``1 + lr*s*(1-rho)``."""
@@ -318,6 +329,12 @@ class GroupLasso(Regularizer):
             rows = _unit_rows(weight)
             norms = torch.linalg.vector_norm(rows, dim=1, keepdim=True)
             grad.add_((rows * (self.strength / norms.clamp_min(1e-30))).reshape(grad.shape))
+
+    def steps_after(self) -> bool:
+        """In proximal mode with a non-zero strength (or when a subclass steps its own way)."""
+        return (self.mode == "proximal" and self.strength != 0) or _owner(
+            type(self), "after_step"
+        ) is not GroupLasso
 
     @torch.no_grad()
     def after_step(self, weights: Sequence[Tensor], lr: float) -> None:

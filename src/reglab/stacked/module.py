@@ -148,6 +148,9 @@ class StackedModule(L.LightningModule):
         regularizer in the loss (one that adds its own gradient: :mod:`reglab.stacked.plan`
         stacks no other) is called on its member's slices."""
         l1, l2, self._looped = [], [], []
+        self._stepping = [
+            p for p, member in enumerate(self.active) if self.regularizers[member].steps_after()
+        ]
         for p, member in enumerate(self.active):
             regularizer = self.regularizers[member]
             coefficients = elastic_gradient(regularizer)
@@ -192,9 +195,10 @@ class StackedModule(L.LightningModule):
 
     def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
-        rates = self.trainer.optimizers[0].lr.tolist()  # the members' own, after any cut
-        for p, member in enumerate(self.active):
-            self.regularizers[member].after_step(self._views[p], rates[p])
+        if self._stepping:  # the members whose regularizer steps after the optimizer
+            rates = self.trainer.optimizers[0].lr.tolist()  # the members' own, after any cut
+            for p in self._stepping:
+                self.regularizers[self.active[p]].after_step(self._views[p], rates[p])
 
     def on_train_epoch_end(self) -> None:
         means = self._train_sums / self._train_sums[:, TRAIN_COUNT : TRAIN_COUNT + 1]
