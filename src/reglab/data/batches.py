@@ -22,6 +22,7 @@ class InMemoryBatches:
         self, x: Tensor, y: Tensor, batch_size: int, shuffle: bool, seed: int = 0, repeat: int = 1
     ) -> None:
         self.x, self.y = x, y
+        self.n = len(x)
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.repeat = int(repeat)
@@ -44,7 +45,7 @@ class InMemoryBatches:
             self.generator.set_state(generator)
 
     def _per_pass(self) -> int:
-        n, b = len(self.x), self.batch_size
+        n, b = self.n, self.batch_size
         full, rest = divmod(n, b)
         return full + (1 if rest > 1 or (rest == 1 and not self.shuffle) else 0)
 
@@ -52,7 +53,7 @@ class InMemoryBatches:
         return self.repeat * self._per_pass()
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        n, b = len(self.x), self.batch_size
+        n, b = self.n, self.batch_size
         rank, world = _process_share()
         for _ in range(self.repeat):
             if not self.shuffle:
@@ -71,8 +72,10 @@ class InMemoryBatches:
         here, so that they are the ones its sequential run would see."""
         if self.generator is None:
             self.generator = torch.Generator().manual_seed(self.seed)
-        order = torch.randperm(len(self.x), generator=self.generator)
+        order = torch.randperm(self.n, generator=self.generator)
         b = self.batch_size
+        if b >= self.n:  # one batch: the whole split
+            return [order]
         return [order[i * b : (i + 1) * b] for i in range(self._per_pass())]
 
 

@@ -45,7 +45,7 @@ class StackedBatches:
         flat_y = self.y.reshape(-1, *self.y.shape[2:])
         offsets = (self.active * self.n).unsqueeze(1)
         for _ in range(self.repeat):
-            passes = [self.loaders[int(k)].next_pass() for k in self.active]
+            passes = [self.loaders[k].next_pass() for k in self.active.tolist()]
             for batch in zip(*passes, strict=True):
                 rows = (torch.stack(batch) + offsets).reshape(-1)
                 shape = (len(self.active), len(batch[0]))
