@@ -37,7 +37,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import partial
 
-import lightning as L
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
@@ -52,6 +51,7 @@ from reglab.module import (
     TRAIN_CORRECT,
     TRAIN_COUNT,
     TRAIN_LOSS_SUM,
+    QuickHookNames,
     data_loss,
     stage_metrics,
     weight_statistics,
@@ -74,7 +74,7 @@ class StackSettings:
     progress_every: int = 1  # epochs between progress lines
 
 
-class StackedModule(L.LightningModule):
+class StackedModule(QuickHookNames):
     """Trains the members of a stack together; see the module docstring."""
 
     def __init__(self, state: StackedState, members: list[Member], settings: StackSettings) -> None:
