@@ -16,7 +16,8 @@ from conftest import ROOT, all_runs, child_runs, store_uri
 
 pytestmark = pytest.mark.slow
 
-SWEEP = ["-m", "regularizer=none,l1,l2", "trainer.max_epochs=40", "model.hidden=[16]"]
+SWEEP = ["-m", "regularizer=none,l1,l2", "trainer.max_epochs=12", "model.hidden=[16]"]
+# 12 epochs: job 2 is signalled after its first epoch line, with 10 more epochs still to train
 
 
 def _interrupt(sweep: list[str], output_dir, signum: int, when) -> subprocess.CompletedProcess:
@@ -43,7 +44,7 @@ def _interrupt(sweep: list[str], output_dir, signum: int, when) -> subprocess.Co
 def _interrupt_during_job_2(output_dir, signum: int) -> subprocess.CompletedProcess:
     def second_job_training(lines: list[str]) -> bool:  # job 2 has logged an epoch
         started = next((i for i, line in enumerate(lines) if "job 2/3" in line), None)
-        return started is not None and re.search(r"epoch \d+/40", lines[-1]) is not None
+        return started is not None and re.search(r"epoch \d+/12", lines[-1]) is not None
 
     return _interrupt(SWEEP, output_dir, signum, second_job_training)
 
@@ -94,9 +95,10 @@ def test_sigint_during_a_stacked_fit_kills_its_members_and_resume_trains_them(ou
     """The members of a stack being trained are KILLED (outcome files: they have no MLflow
     run before they are recorded), the parent is KILLED, nothing is left RUNNING, and the
     printed command trains them all."""
-    sweep = ["-m", "seed=0,1,2", "model.hidden=[16]", "trainer.max_epochs=300", "hydra/launcher=stacked"]
+    # signalled at epoch 2 of 30: 28 epochs still to train; the resumed sweep trains at most 30
+    sweep = ["-m", "seed=0,1,2", "model.hidden=[16]", "trainer.max_epochs=30", "hydra/launcher=stacked"]
     sweep.append("callbacks.early_stopping.patience=2")  # the resumed sweep stops soon
-    done = _interrupt(sweep, output_dir, signal.SIGINT, lambda lines: "epoch 2/300" in lines[-1])
+    done = _interrupt(sweep, output_dir, signal.SIGINT, lambda lines: "epoch 2/30" in lines[-1])
     assert done.returncode == 130, done.stdout[-3000:]
     runs = all_runs(store_uri(output_dir))
     assert [r.info.status for r in runs] == ["KILLED"]  # the parent; members had no run yet
