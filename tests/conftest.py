@@ -78,3 +78,43 @@ def run_cli_counting_imports(
             kept.append(line)
     done.stderr = "\n".join(kept) + ("\n" if kept else "")
     return done, imported
+
+
+# One CLI run and two CLI sweeps that several tests only read (each test checks its own part of
+# what the command printed and recorded); they run once per session, in a folder of their own.
+SINGLE_RUN = ["regularizer=elastic", "dropout=0.3", "trainer.max_epochs=3"]
+SWEEP = ["-m", "regularizer=none,l2", "seed=0,1", "model.hidden=[16]", "trainer.max_epochs=2"]
+JOBLIB_SWEEP = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "regularizer=none,l1,l2,elastic"]
+JOBLIB_SWEEP += ["model.hidden=[16]", "trainer.max_epochs=2"]
+DIVERGING_SWEEP = ["-m", "optimizer=adam,sgd", "optimizer.lr=0.01,50", "trainer.max_epochs=2"]
+
+
+def _shared_cli(tmp_path_factory: pytest.TempPathFactory, name: str, args: list[str]):
+    output = tmp_path_factory.mktemp(name) / "outputs"
+    output.mkdir()
+    return run_cli(args, output, env={"MLFLOW_DISABLE_TELEMETRY": "true"}), output
+
+
+@pytest.fixture(scope="session")
+def cli_single_run(tmp_path_factory):
+    """``(process, output dir)`` of ``python train.py SINGLE_RUN``: one run, 3 epochs."""
+    return _shared_cli(tmp_path_factory, "single_run", SINGLE_RUN)
+
+
+@pytest.fixture(scope="session")
+def cli_sweep(tmp_path_factory):
+    """``(process, output dir)`` of ``python train.py SWEEP``: 2 regularizers x 2 seeds."""
+    return _shared_cli(tmp_path_factory, "sweep", SWEEP)
+
+
+@pytest.fixture(scope="session")
+def cli_joblib_sweep(tmp_path_factory):
+    """``(process, output dir)`` of ``python train.py JOBLIB_SWEEP``: 4 jobs, 2 at a time."""
+    return _shared_cli(tmp_path_factory, "joblib_sweep", JOBLIB_SWEEP)
+
+
+@pytest.fixture(scope="session")
+def cli_diverging_sweep(tmp_path_factory):
+    """``(process, output dir)`` of ``python train.py DIVERGING_SWEEP``: lr=50 diverges for both
+    optimizers (SGD to a non-finite loss, Adam to a finite one far above the untrained loss)."""
+    return _shared_cli(tmp_path_factory, "diverging_sweep", DIVERGING_SWEEP)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, all_runs, child_runs, run_cli, store_uri
+from conftest import ROOT, all_runs, child_runs, store_uri
 
 import reglab
 from reglab import report, tracking
@@ -189,14 +189,15 @@ def test_reglab_run_ends_with_its_headline_and_names_its_run_without_the_data_pa
 
 
 @pytest.mark.slow
-def test_the_cli_ends_a_run_with_the_test_metric_its_folder_and_the_ui_command(output_dir):
-    done = run_cli(["model.hidden=[16]", "trainer.max_epochs=2"], output_dir)
+@pytest.mark.xdist_group("cli_single_run")
+def test_the_cli_ends_a_run_with_the_test_metric_its_folder_and_the_ui_command(cli_single_run):
+    done, output_dir = cli_single_run  # python train.py regularizer=elastic dropout=0.3 trainer.max_epochs=3
     assert done.returncode == 0, done.stderr[-2000:]
     tail = done.stdout.strip().splitlines()[-4:]
     (run,) = all_runs(store_uri(output_dir))
     accuracy = run.data.metrics["test/acc"]
     shown = re.escape(f"{accuracy:.4g}")
-    headline = rf"\[.*\]\[reglab\]\[INFO\] - done: test/acc {shown} \(best epoch \d of 2 trained\)"
+    headline = rf"\[.*\]\[reglab\]\[INFO\] - done: test/acc {shown} \(best epoch \d of 3 trained\)"
     assert re.fullmatch(headline, tail[0]), tail[0]
     folder = Path(tail[1].removeprefix("  run folder: "))
     assert folder.parent.parent == output_dir / "runs" and (folder / "train.log").is_file()
@@ -211,9 +212,9 @@ def test_the_cli_ends_a_run_with_the_test_metric_its_folder_and_the_ui_command(o
 
 
 @pytest.mark.slow
-def test_the_cli_ends_a_sweep_with_its_counts_answer_report_and_ui_command(output_dir):
-    args = ["-m", "regularizer=none,l2", "seed=0,1", "model.hidden=[16]", "trainer.max_epochs=2"]
-    done = run_cli(args, output_dir)
+@pytest.mark.xdist_group("cli_sweep")
+def test_the_cli_ends_a_sweep_with_its_counts_answer_report_and_ui_command(cli_sweep):
+    done, output_dir = cli_sweep  # python train.py -m regularizer=none,l2 seed=0,1 model.hidden=[16] ...
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.strip().splitlines()
     counts = next(i for i, line in enumerate(lines) if "sweep done in" in line)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import all_runs, run_cli, store_uri
+from conftest import all_runs, store_uri
 
 import reglab
 from reglab.config import compose
@@ -80,11 +80,15 @@ def test_one_rule_and_one_hint_for_every_reason():
 
 
 @pytest.mark.slow
-def test_a_sweep_with_a_diverging_job_goes_on_and_exits_non_zero(output_dir):
-    result = run_cli(["-m", *QUICK, "optimizer.lr=1e-3,1e6"], output_dir)
+@pytest.mark.xdist_group("cli_diverging_sweep")
+def test_a_sweep_with_a_diverging_job_goes_on_and_exits_non_zero(cli_diverging_sweep):
+    # -m optimizer=adam,sgd optimizer.lr=0.01,50 trainer.max_epochs=2
+    result, output_dir = cli_diverging_sweep
     assert result.returncode == 1, result.stderr[-2000:]
     children = [r for r in all_runs(store_uri(output_dir)) if "reglab.kind" not in r.data.tags]
-    status = {r.data.params["optimizer.lr"]: r for r in children}
-    assert status["0.001"].info.status == "FINISHED"
-    assert status["1000000.0"].info.status == "FAILED"
-    assert "diverged" in status["1000000.0"].data.tags["reglab.failure_reason"]
+    status = {(r.data.params["choice.optimizer"], float(r.data.params["optimizer.lr"])): r for r in children}
+    assert len(status) == 4
+    for optimizer in ("adam", "sgd"):
+        assert status[(optimizer, 0.01)].info.status == "FINISHED"
+        assert status[(optimizer, 50.0)].info.status == "FAILED"
+        assert "diverged" in status[(optimizer, 50.0)].data.tags["reglab.failure_reason"]

@@ -90,24 +90,14 @@ def test_threads_per_job_of_each_launcher(monkeypatch, overrides, cores, expecte
 
 
 @pytest.mark.slow
-def test_a_joblib_sweep_writes_threads_per_job_to_its_manifest(output_dir):
-    done = run_cli(
-        [
-            "-m",
-            "hydra/launcher=joblib",
-            "hydra.launcher.n_jobs=2",
-            "regularizer=none,l2",
-            "trainer.max_epochs=1",
-            "callbacks=none",
-            "logger=none",
-        ],
-        output_dir,
-    )
+@pytest.mark.xdist_group("cli_joblib_sweep")
+def test_a_joblib_sweep_writes_threads_per_job_to_its_manifest(cli_joblib_sweep):
+    done, output_dir = cli_joblib_sweep  # -m hydra/launcher=joblib hydra.launcher.n_jobs=2 (4 jobs)
     assert done.returncode == 0, done.stderr[-3000:]
     (path,) = output_dir.glob(f"multiruns/*/*/{MANIFEST_FILE}")
     cores = os.cpu_count() or 1
     assert json.loads(path.read_text())["threads_per_job"] == max(1, cores // min(2, cores))  # 2 cores: 1
-    assert [o["status"] for o in outcomes.read_outcomes(path.parent)] == ["FINISHED", "FINISHED"]
+    assert [o["status"] for o in outcomes.read_outcomes(path.parent)] == ["FINISHED"] * 4
 
 
 # --------------------------------------------------------------------------- SLURM launcher

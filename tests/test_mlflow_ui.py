@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT
 
 pytestmark = [
     pytest.mark.slow,
@@ -15,8 +15,9 @@ pytestmark = [
 ]
 
 
-def test_the_ui_lists_the_runs_of_a_sweep(output_dir, tmp_path):
-    done = run_cli(["-m", "regularizer=none,l2", "trainer.max_epochs=2", "model.hidden=[8]"], output_dir)
+@pytest.mark.xdist_group("cli_sweep")
+def test_the_ui_lists_the_runs_of_a_sweep(cli_sweep, tmp_path):
+    done, output_dir = cli_sweep  # python train.py -m regularizer=none,l2 seed=0,1 ...: 4 jobs
     assert done.returncode == 0, done.stderr[-2000:]
     picture = tmp_path / "ui.png"
     shot = subprocess.run(
@@ -34,5 +35,5 @@ def test_the_ui_lists_the_runs_of_a_sweep(output_dir, tmp_path):
         timeout=400,
     )
     assert shot.returncode == 0, shot.stdout + shot.stderr
-    assert "the runs page lists 3 runs" in shot.stdout  # the parent and its two jobs
+    assert "the runs page lists 5 runs" in shot.stdout  # the parent and its four jobs
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 20_000

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import all_runs, run_cli, store_uri
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow_server")]
 
 
 def _free_port() -> int:
@@ -22,8 +22,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def mlflow_server(tmp_path):
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    """One server for the module's tests: each finds its own runs (by parent run, or by start time)."""
+    tmp_path = tmp_path_factory.mktemp("mlflow_server")
     port = _free_port()
     server = subprocess.Popen(
         [
@@ -104,17 +106,9 @@ def test_sweep_against_a_tracking_server(mlflow_server, output_dir):
     assert "config.yaml" in {f["path"] for f in artifacts.get("files", [])}
 
 
-def test_parallel_joblib_sweep_loses_no_run(output_dir):
-    done = run_cli(
-        [
-            "-m",
-            "hydra/launcher=joblib",
-            "hydra.launcher.n_jobs=2",
-            "regularizer=none,l1,l2,elastic",
-            "trainer.max_epochs=2",
-        ],
-        output_dir,
-    )
+@pytest.mark.xdist_group("cli_joblib_sweep")
+def test_parallel_joblib_sweep_loses_no_run(cli_joblib_sweep):
+    done, output_dir = cli_joblib_sweep  # 2 at a time: regularizer=none,l1,l2,elastic
     assert done.returncode == 0, done.stderr
     runs = all_runs(store_uri(output_dir))
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
@@ -135,6 +129,7 @@ def test_credentials_in_the_tracking_uri_are_never_written_or_logged(mlflow_serv
     """A sweep (URI from the environment) and a single run (URI in the config) through a URI
     with a password: the password is in no file reglab or Hydra wrote, no console line, no
     param, tag or artifact; the runs record the masked URI."""
+    started_ms = int(time.time() * 1000)  # the server may hold the runs of the module's other tests
     secret = "s3cr3tPW"
     with_password = mlflow_server.replace("http://", f"http://alice:{secret}@")
     sweep = run_cli(
@@ -156,6 +151,7 @@ def test_credentials_in_the_tracking_uri_are_never_written_or_logged(mlflow_serv
 
     client = MlflowClient(mlflow_server)
     runs = client.search_runs([client.get_experiment_by_name("reglab").experiment_id])
+    runs = [r for r in runs if r.info.start_time >= started_ms]
     assert len(runs) == 4  # parent + 2 jobs + the single run
     for run in runs:
         recorded = [*run.data.params.values(), *run.data.tags.values(), run.info.run_name]

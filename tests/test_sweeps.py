@@ -23,8 +23,10 @@ def _sweep_parts(uri: str):
 
 
 @pytest.mark.slow
-def test_a_diverging_job_fails_alone_and_the_sweep_reports_it(output_dir):
-    done = run_cli(["-m", "optimizer=adam,sgd", "optimizer.lr=0.01,50", "trainer.max_epochs=2"], output_dir)
+@pytest.mark.xdist_group("cli_diverging_sweep")
+def test_a_diverging_job_fails_alone_and_the_sweep_reports_it(cli_diverging_sweep, tmp_path):
+    # -m optimizer=adam,sgd optimizer.lr=0.01,50 trainer.max_epochs=2
+    done, output_dir = cli_diverging_sweep
     assert done.returncode == 1
     log = done.stdout + done.stderr
     assert "job 1/4 of sweep" in log and "job 4/4 of sweep" in log
@@ -50,7 +52,7 @@ def test_a_diverging_job_fails_alone_and_the_sweep_reports_it(output_dir):
     client = MlflowClient(tracking_uri=store_uri(output_dir))
     summary = [a.path for a in client.list_artifacts(parent.info.run_id, "summary")]
     assert {"summary/jobs.csv", "summary/jobs.md"} <= set(summary)
-    table = client.download_artifacts(parent.info.run_id, "summary/jobs.md", str(output_dir))
+    table = client.download_artifacts(parent.info.run_id, "summary/jobs.md", str(tmp_path))
     assert "FAILED" in open(table).read()
 
 
