@@ -98,7 +98,7 @@ def test_runs_of_a_failed_transaction_do_not_exist(tmp_path, monkeypatch):
     no run of its batch: never one RUNNING or half written."""
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     uri, experiment = _experiment(tmp_path)
-    monkeypatch.setattr(batch, "_latest", lambda rows: [{"key": None, "run_uuid": None}])
+    monkeypatch.setattr(batch, "_latest", lambda rows: [(None, 1.0, 0, 0, False, None)])  # no key, no run
     with pytest.raises(Exception, match="(?i)integrity|constraint|null"):
         batch.write_runs(uri, experiment, [FinishedRun("a", {}, {"p": "1"}, [("m", 1.0, 0)])])
     assert _stored(uri) == {}
