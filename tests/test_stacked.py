@@ -212,6 +212,20 @@ def test_batched_batch_norm_matches_torch_in_train_and_eval_mode(model, output_d
         assert int(norms[i][0].num_batches_tracked) == 2
 
 
+def test_the_values_a_stack_is_planned_with_are_the_checked_configs(output_dir):
+    """The values the door returns (checked_values), which the stacked launcher plans stacks
+    with, are the checked config's own resolved values, knobs synced (model.dropout set
+    directly makes dropout the same)."""
+    from reglab.config import checked_values, compose
+    from reglab.stacked import plan
+
+    for overrides in (["model.dropout=0.3"], ["dropout=0.2", "model=mlp"], ["seed=4", "regularizer=l1"]):
+        cfg = compose([*overrides, f"paths.output_dir={output_dir}"])
+        values = checked_values(cfg)
+        assert values == plan.resolved(cfg), overrides
+        assert values["dropout"] == values["model"]["dropout"], overrides
+
+
 def test_plan_groups_jobs_that_differ_in_stackable_knobs(output_dir):
     from reglab.config import compose
     from reglab.stacked import plan

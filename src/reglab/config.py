@@ -177,9 +177,10 @@ def check_knobs(cfg: DictConfig) -> None:
             )
 
 
-def sync_knobs(cfg: DictConfig) -> None:
+def sync_knobs(cfg: DictConfig, values: dict[str, Any] | None = None) -> None:
     """Make each top-level knob the value the model uses (``model.dropout=0.3`` set
-    directly -> ``dropout`` 0.3), so that what is logged and reported is what was used."""
+    directly -> ``dropout`` 0.3), so that what is logged and reported is what was used; also
+    in ``values``, the config's resolved values (:func:`validate`'s), when given."""
     model = cfg.get("model") or {}
     with open_dict(cfg):
         for knob in KNOBS:
@@ -188,14 +189,17 @@ def sync_knobs(cfg: DictConfig) -> None:
                 if used != cfg[knob]:
                     cfg[knob] = used
                     cfg.model[knob] = used
+                    if values is not None:
+                        values[knob] = used
 
 
-def validate(cfg: DictConfig) -> None:
+def validate(cfg: DictConfig) -> dict[str, Any]:
     """Raise :class:`ConfigError` for a non-finite number anywhere, a key of a foreign
     constructor outside its range, or a rule spanning several keys; and
     :class:`MissingDataError` for a ``data.path`` that is not a file. Imports nothing heavy: a
     bad value costs no training stack. The values of reglab's own classes are checked by their
-    constructors. Jobs call it through their door, :func:`check_job`."""
+    constructors. Jobs call it through their door, :func:`check_job`. Returns the values it
+    checked: the config resolved into plain containers, without Hydra's node."""
     resolved = {str(key): _select(cfg, str(key)) for key in cfg if key != "hydra"}
     for key, value in non_finite_numbers(resolved):
         raise checks.refuse(key, value, "a finite number")
@@ -212,6 +216,7 @@ def validate(cfg: DictConfig) -> None:
     table = OmegaConf.select(cfg, "data.path", default=None)
     if table is not None:
         checks.existing_file("data.path", table)
+    return resolved
 
 
 def check_job(cfg: DictConfig) -> DictConfig:
@@ -219,7 +224,15 @@ def check_job(cfg: DictConfig) -> DictConfig:
     then :func:`sync_knobs`; returns ``cfg``. ``cfg`` may still hold Hydra's node: a
     launcher checks the config it hands to Hydra's ``run_job``, whose copy without that node
     is what the job gets."""
-    with span("config"):
-        validate(cfg)
-        sync_knobs(cfg)
+    checked_values(cfg)
     return cfg
+
+
+def checked_values(cfg: DictConfig) -> dict[str, Any]:
+    """:func:`check_job`, returning the config's values as checked: resolved into plain
+    containers, without Hydra's node, the knobs synced (what the stacked launcher plans
+    stacks with)."""
+    with span("config"):
+        values = validate(cfg)
+        sync_knobs(cfg, values)
+    return values

@@ -64,7 +64,7 @@ def run_variations(
 
 
 def _train(configs: list[tuple[DictConfig, list[str], dict]], max_members: int, verbose: bool) -> list:
-    from reglab.config import check_job
+    from reglab.config import checked_values
     from reglab.pipeline import Result, prepare, run_logging
     from reglab.stacked import plan
     from reglab.stacked.fit import train_stack
@@ -74,8 +74,7 @@ def _train(configs: list[tuple[DictConfig, list[str], dict]], max_members: int, 
     results: dict[int, Result] = {}
     prepared, keys = [], []
     for i, (cfg, overrides, choices) in enumerate(configs):
-        check_job(cfg)
-        values = plan.resolved(cfg)
+        values = checked_values(cfg)  # the door (reglab.config.check_job)
         reason = plan.why_not_stackable(values)
         if reason is not None:
             from reglab.pipeline import run

@@ -68,10 +68,9 @@ class StackedSweep:
         stackable, returns = [], {}
         with span("sweep prepare"):
             for job in checked:
-                values = plan.resolved(job.config)
-                job.reason = plan.why_not_stackable(values)
+                job.reason = plan.why_not_stackable(job.values)
                 if job.reason is None:
-                    stackable.append((job, plan.stack_key(values)))
+                    stackable.append((job, plan.stack_key(job.values)))
             members = self._prepare(stackable, returns)
         self._train_stacks(members, returns)
         for job in checked:

@@ -31,6 +31,7 @@ class CheckedJob:
     overrides: list[str]
     config: DictConfig
     callbacks: list
+    values: dict  # its config's values as checked (reglab.config.checked_values)
     reason: str | None = None  # why the stacked engine does not stack it, if it does not
 
 
@@ -55,7 +56,7 @@ class CheckingLauncher(Launcher):
         """Every job: its config composed as Hydra's basic launcher composes it, through its
         door, its callbacks built; an error in any job ends the sweep (:func:`stop_sweep`)."""
         from reglab.build import build_callbacks
-        from reglab.config import check_job
+        from reglab.config import checked_values
         from reglab.studies.presets import refuse_in_sweep
 
         loader, jobs = self.hydra_context.config_loader, []
@@ -66,8 +67,10 @@ class CheckingLauncher(Launcher):
                     sweep_config.hydra.job.id = idx
                     sweep_config.hydra.job.num = idx
                 refuse_in_sweep(sweep_config)
-                callbacks = build_callbacks(check_job(sweep_config))
-                jobs.append(CheckedJob(idx, list(overrides), sweep_config, callbacks))
+                values = checked_values(sweep_config)
+                jobs.append(
+                    CheckedJob(idx, list(overrides), sweep_config, build_callbacks(sweep_config), values)
+                )
         except Exception as error:
             stop_sweep(self.config, error)
         return jobs
