@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides, run_job
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from reglab.errors import USER_ERRORS, error_reason
 from reglab.stacked import plan
@@ -36,14 +36,11 @@ log = logging.getLogger("reglab")
 
 
 def member_config(sweep_config: DictConfig) -> DictConfig:
-    """The job's config as its task function sees it, made from the launcher's config of the
-    job (composed for this job alone, so it is not copied): Hydra's node taken out, then its
-    interpolations resolved in place. After its door (:func:`reglab.config.check_job`) a
-    member's values are fixed, and every later reader (the builders, its run's params and
-    ``config.yaml``) reads them without parsing an interpolation again."""
+    """The job's config as its task function sees it (Hydra's ``run_job`` hands it a copy
+    without the ``hydra`` node): the launcher's config of the job, composed for this job
+    alone, with that node taken out (not copied)."""
     with open_dict(sweep_config):
         sweep_config.pop("hydra")
-    OmegaConf.resolve(sweep_config)
     return sweep_config
 
 
