@@ -10,8 +10,9 @@ process recording reglab's spans (:mod:`reglab.timing`). Its wall time is split 
 - planning: every job composed, checked and grouped (``sweep plan``);
 - training: each stack's set-up and fit (``stack``, ``fit``);
 - bookkeeping: what is done per member outside the fit: its folder, data split and model
-  (``sweep prepare``), its test (``test``) and the records not written while a later stack
-  trained (``records``: the sweep waiting for them);
+  (``sweep prepare``), and its stack's test and records when they were not done while a later
+  stack trained (``records``: the sweep waiting for them; ``test`` when a stack is tested in
+  the sweep's own thread);
 - the end: the sweep's summary and report, and the exit.
 
 Bookkeeping per member is bookkeeping / runs (target: <= 20 ms). The basic launcher's time
