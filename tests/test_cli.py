@@ -41,7 +41,6 @@ FINAL_METRICS = {
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("cli_single_run")
 def test_single_run_is_recorded_with_params_metrics_and_config(cli_single_run, tmp_path):
     done, output_dir = cli_single_run  # python train.py regularizer=elastic dropout=0.3 trainer.max_epochs=3
     assert done.returncode == 0, done.stderr
@@ -78,7 +77,6 @@ def test_single_run_is_recorded_with_params_metrics_and_config(cli_single_run, t
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("cli_sweep")
 def test_multirun_grid_leaves_one_finished_run_per_job(cli_sweep):
     done, output_dir = cli_sweep  # python train.py -m regularizer=none,l2 seed=0,1 ...: a 2 x 2 grid
     assert done.returncode == 0, done.stderr

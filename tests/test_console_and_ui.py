@@ -189,7 +189,6 @@ def test_reglab_run_ends_with_its_headline_and_names_its_run_without_the_data_pa
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("cli_single_run")
 def test_the_cli_ends_a_run_with_the_test_metric_its_folder_and_the_ui_command(cli_single_run):
     done, output_dir = cli_single_run  # python train.py regularizer=elastic dropout=0.3 trainer.max_epochs=3
     assert done.returncode == 0, done.stderr[-2000:]
@@ -212,7 +211,6 @@ def test_the_cli_ends_a_run_with_the_test_metric_its_folder_and_the_ui_command(c
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("cli_sweep")
 def test_the_cli_ends_a_sweep_with_its_counts_answer_report_and_ui_command(cli_sweep):
     done, output_dir = cli_sweep  # python train.py -m regularizer=none,l2 seed=0,1 model.hidden=[16] ...
     assert done.returncode == 0, done.stderr[-2000:]

@@ -80,7 +80,6 @@ def test_one_rule_and_one_hint_for_every_reason():
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("cli_diverging_sweep")
 def test_a_sweep_with_a_diverging_job_goes_on_and_exits_non_zero(cli_diverging_sweep):
     # -m optimizer=adam,sgd optimizer.lr=0.01,50 trainer.max_epochs=2
     result, output_dir = cli_diverging_sweep

@@ -90,7 +90,6 @@ def test_threads_per_job_of_each_launcher(monkeypatch, overrides, cores, expecte
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("cli_joblib_sweep")
 def test_a_joblib_sweep_writes_threads_per_job_to_its_manifest(cli_joblib_sweep):
     done, output_dir = cli_joblib_sweep  # -m hydra/launcher=joblib hydra.launcher.n_jobs=2 (4 jobs)
     assert done.returncode == 0, done.stderr[-3000:]

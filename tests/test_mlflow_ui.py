@@ -15,7 +15,6 @@ pytestmark = [
 ]
 
 
-@pytest.mark.xdist_group("cli_sweep")
 def test_the_ui_lists_the_runs_of_a_sweep(cli_sweep, tmp_path):
     done, output_dir = cli_sweep  # python train.py -m regularizer=none,l2 seed=0,1 ...: 4 jobs
     assert done.returncode == 0, done.stderr[-2000:]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import all_runs, run_cli, store_uri
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow_server")]
+pytestmark = pytest.mark.slow
 
 
 def _free_port() -> int:
@@ -106,7 +106,6 @@ def test_sweep_against_a_tracking_server(mlflow_server, output_dir):
     assert "config.yaml" in {f["path"] for f in artifacts.get("files", [])}
 
 
-@pytest.mark.xdist_group("cli_joblib_sweep")
 def test_parallel_joblib_sweep_loses_no_run(cli_joblib_sweep):
     done, output_dir = cli_joblib_sweep  # 2 at a time: regularizer=none,l1,l2,elastic
     assert done.returncode == 0, done.stderr

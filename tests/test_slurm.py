@@ -17,7 +17,6 @@ from conftest import ROOT, all_runs, child_runs, store_uri
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.xdist_group("slurm"),  # one cluster (a module fixture) for the module's tests
     pytest.mark.skipif(shutil.which("slurmctld") is None, reason="SLURM is not installed (see .ci/run)"),
 ]
 

@@ -23,7 +23,6 @@ def _sweep_parts(uri: str):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("cli_diverging_sweep")
 def test_a_diverging_job_fails_alone_and_the_sweep_reports_it(cli_diverging_sweep, tmp_path):
     # -m optimizer=adam,sgd optimizer.lr=0.01,50 trainer.max_epochs=2
     done, output_dir = cli_diverging_sweep
