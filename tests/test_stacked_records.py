@@ -151,3 +151,35 @@ def test_a_config_written_section_by_section_is_omegaconfs_yaml(preset):
     resolved = OmegaConf.to_container(compose(preset), resolve=True)
     assert config_yaml(resolved) == OmegaConf.to_yaml(resolved)
     assert config_yaml(resolved) == config_yaml(resolved)  # the second time from the sections written
+
+
+def test_an_interrupt_while_the_records_thread_starts_comes_once_it_runs(monkeypatch):
+    """A Ctrl-C that lands while the records thread is being started is held until the thread
+    runs, so the sweep's wait for the records joins a started thread and the records are
+    written (a half-started thread made that wait fail)."""
+    import signal
+    import threading
+
+    from reglab.errors import Interrupted
+    from reglab.stacked.records import RecordWriter
+
+    def interrupted(signum, frame):
+        raise Interrupted(signum)
+
+    start = threading.Thread.start
+
+    def start_then_signal(thread):
+        signal.raise_signal(signal.SIGINT)  # arrives during start()
+        start(thread)
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    monkeypatch.setattr(threading.Thread, "start", start_then_signal)
+    writer = RecordWriter()
+    try:
+        with pytest.raises(Interrupted):
+            writer.submit(2, lambda: [{"m": 1.0}, {"m": 2.0}])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    monkeypatch.undo()
+    writer.wait()  # joins the thread the interrupt came after
+    assert writer._thread is None

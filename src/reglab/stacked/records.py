@@ -20,9 +20,11 @@ while the next stack trains.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
+import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -188,8 +190,10 @@ class RecordWriter:
         with span("records"):  # the previous stack's records, if still being done
             self.wait()
         metrics: list[dict[str, float]] = [{} for _ in range(members)]
-        self._thread = threading.Thread(target=self._run, args=(work, metrics), name="stack-records")
-        self._thread.start()
+        thread = threading.Thread(target=self._run, args=(work, metrics), name="stack-records")
+        with _signals_held():  # an interrupt comes once the thread runs: wait() then joins it
+            thread.start()
+            self._thread = thread
         return metrics
 
     def _run(self, work: Callable[[], list[dict[str, float]]], metrics: list[dict[str, float]]) -> None:
@@ -207,3 +211,18 @@ class RecordWriter:
         if self._error is not None:
             error, self._error = self._error, None
             raise error
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Signals to this thread are held (pending) inside, and delivered on leaving: a Ctrl-C's
+    :class:`~reglab.errors.Interrupted` cannot leave a thread half started. The thread started
+    inside inherits the mask: signals are the main thread's to handle."""
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
