@@ -179,13 +179,15 @@ def test_seeded_dropout_masks_are_a_function_of_seed_layer_and_draw_with_a_rate_
 def test_batched_batch_norm_matches_torch_in_train_and_eval_mode(model, output_dir):
     """model=mlp: BatchNorm1d; model=convnet on digits' 8 x 8 images: BatchNorm2d (and 1d in
     its head). Each member's output and running statistics are its own nn.BatchNorm's."""
+    from omegaconf import OmegaConf
+
     from reglab.stacked.fit import _settings
     from reglab.stacked.members import build_state
     from reglab.stacked.module import StackedModule
     from reglab.stacked.plan import stack_key
 
     members = members_of([[f"model={model}", "batchnorm=true", f"seed={s}"] for s in range(3)], output_dir)
-    assert len({stack_key(m.cfg) for m in members}) == 1
+    assert len({stack_key(OmegaConf.to_container(m.cfg, resolve=True)) for m in members}) == 1
     state = build_state(members)
     module = StackedModule(state, members, _settings(members, "test"))
     x = torch.stack([m.components.datamodule.tensors["train"][0][:16] for m in members])
@@ -216,22 +218,28 @@ def test_the_values_a_stack_is_planned_with_are_the_checked_configs(output_dir):
     """The values the door returns (checked_values), which the stacked launcher plans stacks
     with, are the checked config's own resolved values, knobs synced (model.dropout set
     directly makes dropout the same)."""
+    from omegaconf import OmegaConf
+
     from reglab.config import checked_values, compose
-    from reglab.stacked import plan
 
     for overrides in (["model.dropout=0.3"], ["dropout=0.2", "model=mlp"], ["seed=4", "regularizer=l1"]):
         cfg = compose([*overrides, f"paths.output_dir={output_dir}"])
         values = checked_values(cfg)
-        assert values == plan.resolved(cfg), overrides
+        assert values == OmegaConf.to_container(cfg, resolve=True), overrides
         assert values["dropout"] == values["model"]["dropout"], overrides
 
 
 def test_plan_groups_jobs_that_differ_in_stackable_knobs(output_dir):
+    from omegaconf import OmegaConf
+
     from reglab.config import compose
     from reglab.stacked import plan
 
+    def resolved(cfg):
+        return OmegaConf.to_container(cfg, resolve=True)
+
     def key(*overrides):
-        return plan.stack_key(compose([*overrides, f"paths.output_dir={output_dir}"]))
+        return plan.stack_key(resolved(compose([*overrides, f"paths.output_dir={output_dir}"])))
 
     base = key("seed=0", "regularizer=none")
     assert (
@@ -247,11 +255,14 @@ def test_plan_groups_jobs_that_differ_in_stackable_knobs(output_dir):
         [7, 8, 9],
         [10, 11],
     ]
-    why = plan.why_not_stackable
-    assert why(compose(["+trainer.accumulate_grad_batches=2"])) is not None
-    assert "regularizer" in why(compose(["regularizer._target_=my.Reg"]))
-    assert "optimizer" in why(compose(["optimizer=sgd", "+optimizer.maximize=true"]))
-    assert why(compose(["model=convnet", "callbacks=fixed_budget", "optimizer=adamw"])) is None
+
+    def why(overrides):
+        return plan.why_not_stackable(resolved(compose(overrides)))
+
+    assert why(["+trainer.accumulate_grad_batches=2"]) is not None
+    assert "regularizer" in why(["regularizer._target_=my.Reg"])
+    assert "optimizer" in why(["optimizer=sgd", "+optimizer.maximize=true"])
+    assert why(["model=convnet", "callbacks=fixed_budget", "optimizer=adamw"]) is None
 
 
 def test_a_stack_larger_than_memory_is_refused_naming_max_members(output_dir, monkeypatch):

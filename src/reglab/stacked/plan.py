@@ -13,8 +13,6 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-
 # regularizer classes whose members stack with one another (strength, l1_ratio, mode per member)
 ELASTIC_FAMILY = {
     "reglab.regularizers.NoPenalty",
@@ -74,23 +72,9 @@ PER_MEMBER = (
 )
 
 
-def resolved(cfg: DictConfig | dict) -> dict[str, Any]:
-    """A job's config as plain values, its interpolations resolved, without Hydra's node (a
-    launcher's config of a job holds it); ``cfg`` itself when it is such values already."""
-    if isinstance(cfg, dict):
-        return cfg
-    values = {}
-    for key in cfg:
-        if key != "hydra":
-            value = OmegaConf.select(cfg, key, throw_on_missing=False)
-            values[key] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-    return values
-
-
-def why_not_stackable(cfg: DictConfig | dict) -> str | None:
-    """Why the engine cannot train this job (its config, or its :func:`resolved` values) in a
-    stack (``None``: it can)."""
-    config = resolved(cfg)
+def why_not_stackable(config: dict[str, Any]) -> str | None:
+    """Why the engine cannot train this job in a stack (``None``: it can), from its config's
+    resolved values (:func:`reglab.config.checked_values`)."""
     model = config["model"].get("_target_")
     if model not in MODELS:
         return f"model {model} is not one the stacked engine batches ({', '.join(sorted(MODELS))})"
@@ -148,11 +132,12 @@ def _data_reason(config: dict) -> str | None:
     return f"data {target} is not an in-memory data set"
 
 
-def stack_key(cfg: DictConfig | dict) -> str:
-    """Equal for two jobs that may share a stack (their configs, or their :func:`resolved`
-    values): the resolved config without the per-member knobs (the regularizer reduced to its
-    family and penalized-weight selection) and without what is not computed."""
-    config = copy.deepcopy(resolved(cfg))
+def stack_key(values: dict[str, Any]) -> str:
+    """Equal for two jobs that may share a stack, from their configs' resolved values
+    (:func:`reglab.config.checked_values`): the values without the per-member knobs (the
+    regularizer reduced to its family and penalized-weight selection) and without what is not
+    computed."""
+    config = copy.deepcopy(values)
     for key in NOT_COMPUTED:
         config.pop(key, None)
     regularizer = config["regularizer"]
