@@ -121,6 +121,14 @@ def _owner(cls: type, method: str) -> type:
     return next(c for c in cls.__mro__ if method in vars(c))
 
 
+def _steps_when_proximal(regularizer: Regularizer, cls: type) -> bool:
+    """:meth:`Regularizer.steps_after` of a regularizer ``cls`` whose step is its proximal
+    operator: in proximal mode with a non-zero strength, or when a subclass of ``cls`` steps
+    its own way."""
+    proximal = regularizer.mode == "proximal" and regularizer.strength != 0
+    return proximal or _owner(type(regularizer), "after_step") is not cls
+
+
 def adds_own_gradient(regularizer: Regularizer) -> bool:
     """Whether ``regularizer`` supplies the gradient of its own :meth:`~Regularizer.penalty`:
     it implements :meth:`~Regularizer.add_gradient` in the class that defines ``penalty``
@@ -229,10 +237,7 @@ class ElasticNet(Regularizer):
         add_elastic_gradient(weights, *self.coefficients())
 
     def steps_after(self) -> bool:
-        """In proximal mode with a non-zero strength (or when a subclass steps its own way)."""
-        return (self.mode == "proximal" and self.strength != 0) or _owner(
-            type(self), "after_step"
-        ) is not ElasticNet
+        return _steps_when_proximal(self, ElasticNet)
 
     @torch.no_grad()
     def after_step(self, weights: Sequence[Tensor], lr: float) -> None:
@@ -331,10 +336,7 @@ class GroupLasso(Regularizer):
             grad.add_((rows * (self.strength / norms.clamp_min(1e-30))).reshape(grad.shape))
 
     def steps_after(self) -> bool:
-        """In proximal mode with a non-zero strength (or when a subclass steps its own way)."""
-        return (self.mode == "proximal" and self.strength != 0) or _owner(
-            type(self), "after_step"
-        ) is not GroupLasso
+        return _steps_when_proximal(self, GroupLasso)
 
     @torch.no_grad()
     def after_step(self, weights: Sequence[Tensor], lr: float) -> None:
